@@ -1,0 +1,1 @@
+"""The engine: record schemas, the append-only Parquet store, Ray scheduling, resume, progress."""

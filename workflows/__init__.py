@@ -1,0 +1,1 @@
+"""What users run: the `accelbench` command line and the sweep config presets."""

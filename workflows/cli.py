@@ -1,0 +1,49 @@
+"""The `accelbench` command line: parse arguments, call one function, print the result.
+
+Bad input (a known error type from any layer) prints one line naming what was wrong and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from workflows import cmd_space
+
+# Each command module adds its subcommands; each subcommand sets `handler`.
+COMMAND_MODULES = [cmd_space]
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "bad input", not "bug"."""
+    from search_space.space import SpaceError
+
+    return (UsageError, SpaceError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accelbench", description="Accelerator-aware NAS benchmarks, collected and served.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | None] = arguments.handler
+    try:
+        return handler(arguments) or 0
+    except user_errors() as error:
+        print(f"accelbench {arguments.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
