@@ -9,21 +9,34 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from workflows import cmd_space
+from workflows import cmd_space, cmd_train
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space]
+COMMAND_MODULES = [cmd_space, cmd_train]
 
 
 class UsageError(ValueError):
     """A command-line value that cannot be used."""
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that mean "bad input", not "bug"."""
-    from search_space.space import SpaceError
+USER_ERRORS = [
+    ("search_space.space", "SpaceError"),
+    ("training.recipe", "RecipeError"),
+    ("training.data", "DataError"),
+]
 
-    return (UsageError, SpaceError)
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "bad input", not "bug". Imported only when an error is being
+    handled, and only from modules already loaded: a command that never touched torch must not
+    import it here (the surrogate side runs without torch)."""
+    import importlib
+
+    types: list[type[BaseException]] = [UsageError]
+    for module_name, class_name in USER_ERRORS:
+        if module_name in sys.modules:
+            types.append(getattr(importlib.import_module(module_name), class_name))
+    return tuple(types)
 
 
 def build_parser() -> argparse.ArgumentParser:

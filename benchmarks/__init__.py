@@ -1,0 +1,1 @@
+"""Performance measurements, each printing a ratio against a baseline measured in the same run."""

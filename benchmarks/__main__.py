@@ -1,0 +1,18 @@
+"""`make bench`: run every benchmark (or those named: python -m benchmarks loader ...)."""
+
+import importlib
+import sys
+
+BENCHMARKS = ["loader"]
+
+
+def main(names: list[str]) -> None:
+    for name in names or BENCHMARKS:
+        if name not in BENCHMARKS:
+            sys.exit(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+        print(f"== {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

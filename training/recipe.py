@@ -1,0 +1,203 @@
+"""The training recipe: a typed, validated value with a stable id, its schedules, and the presets.
+
+Schedules follow the reference's FFCV-style proxified recipe:
+- learning rate, per iteration, piecewise linear in fractional epochs t = epoch + i / iterations:
+  from `lr_start_factor * lr` at t=0 to `lr` at t=`lr_peak_epoch`, then to 0 at t=`epochs`;
+- resolution, per epoch: `min_resolution` up to `resize_start_epoch`, `max_resolution` from
+  `resize_end_epoch`, in between linearly interpolated and rounded (half to even) to a multiple of
+  `resolution_step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class RecipeError(ValueError):
+    """A recipe value that is not allowed."""
+
+
+TOP1_CONVENTIONS = ("best_of_validated", "last")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    epochs: int
+    batch_size: int  # per device
+    lr: float  # peak learning rate
+    lr_peak_epoch: float
+    lr_start_factor: float
+    momentum: float
+    weight_decay: float  # on weights only: never on batch-norm parameters or biases
+    label_smoothing: float
+    min_resolution: int
+    max_resolution: int
+    resize_start_epoch: int
+    resize_end_epoch: int
+    resolution_step: int
+    crop_scale_min: float  # random-resized-crop area range (min, 1)
+    val_resolution: int
+    val_crop_ratio: float  # centre crop of this share of the shorter side, resized to val_resolution
+    validate_last_epochs: int
+    top1_convention: str  # how the reported top-1 is chosen among the validated epochs
+    dropout: float
+    stochastic_depth: float
+    activation: str
+    mixed_precision: bool  # fp16 + loss scaling, on CUDA only
+    channels_last: bool  # on CUDA only
+    random_weight_epochs: int  # classifier epochs of the random-weight evaluation; 0 turns it off
+
+    def __post_init__(self) -> None:
+        def need(condition: bool, field: str, allowed: str) -> None:
+            if not condition:
+                raise RecipeError(f"{field}={getattr(self, field)!r} is not allowed; {allowed}")
+
+        for field in ("epochs", "batch_size", "min_resolution", "max_resolution", "resolution_step", "val_resolution", "validate_last_epochs"):
+            value = getattr(self, field)
+            need(isinstance(value, int) and not isinstance(value, bool) and value > 0, field, "it must be a positive integer")
+        for field in ("lr", "lr_peak_epoch", "lr_start_factor", "momentum", "weight_decay", "label_smoothing", "crop_scale_min", "val_crop_ratio", "dropout", "stochastic_depth"):
+            value = getattr(self, field)
+            need(isinstance(value, (int, float)) and not isinstance(value, bool), field, "it must be a number")
+        need(self.lr > 0, "lr", "it must be > 0")
+        need(0 <= self.lr_peak_epoch < self.epochs, "lr_peak_epoch", f"it must be in [0, epochs={self.epochs})")
+        need(0 <= self.lr_start_factor <= 1, "lr_start_factor", "it must be in [0, 1]")
+        need(0 <= self.momentum < 1, "momentum", "it must be in [0, 1)")
+        need(self.weight_decay >= 0, "weight_decay", "it must be >= 0")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "it must be in [0, 1)")
+        need(self.min_resolution <= self.max_resolution, "max_resolution", f"it must be >= min_resolution={self.min_resolution}")
+        need(0 <= self.resize_start_epoch <= self.resize_end_epoch, "resize_end_epoch", f"it must be >= resize_start_epoch={self.resize_start_epoch} >= 0")
+        need(0 < self.crop_scale_min <= 1, "crop_scale_min", "it must be in (0, 1]")
+        need(0 < self.val_crop_ratio <= 1, "val_crop_ratio", "it must be in (0, 1]")
+        need(self.validate_last_epochs <= self.epochs, "validate_last_epochs", f"it must be <= epochs={self.epochs}")
+        need(self.top1_convention in TOP1_CONVENTIONS, "top1_convention", f"choices are {', '.join(TOP1_CONVENTIONS)}")
+        need(0 <= self.dropout < 1, "dropout", "it must be in [0, 1)")
+        need(0 <= self.stochastic_depth < 1, "stochastic_depth", "it must be in [0, 1)")
+        need(self.activation in ("relu", "silu"), "activation", "choices are relu, silu")
+        need(isinstance(self.random_weight_epochs, int) and not isinstance(self.random_weight_epochs, bool) and self.random_weight_epochs >= 0, "random_weight_epochs", "it must be an integer >= 0")
+        need(isinstance(self.mixed_precision, bool), "mixed_precision", "it must be true or false")
+        need(isinstance(self.channels_last, bool), "channels_last", "it must be true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Recipe":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        missing = sorted(fields - set(values))
+        if unknown:
+            raise RecipeError(f"unknown recipe fields: {', '.join(unknown)}; allowed are {', '.join(sorted(fields))}")
+        if missing:
+            raise RecipeError(f"missing recipe fields: {', '.join(missing)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Recipe":
+        return self.from_dict(self.to_dict() | changes)
+
+    @property
+    def recipe_id(self) -> str:
+        """A short hash of every field but the name: equal schedules share an id."""
+        values = {k: v for k, v in self.to_dict().items() if k != "name"}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+    # --- schedules ---
+    def lr_at(self, epoch: int, iteration: int, iterations_per_epoch: int) -> float:
+        t = epoch + iteration / iterations_per_epoch
+        start = self.lr * self.lr_start_factor
+        if t <= self.lr_peak_epoch:
+            return start + (self.lr - start) * (t / self.lr_peak_epoch if self.lr_peak_epoch else 1.0)
+        return self.lr * max(0.0, (self.epochs - t) / (self.epochs - self.lr_peak_epoch))
+
+    def resolution_at(self, epoch: int) -> int:
+        if epoch <= self.resize_start_epoch:
+            return self.min_resolution
+        if epoch >= self.resize_end_epoch:
+            return self.max_resolution
+        fraction = (epoch - self.resize_start_epoch) / (self.resize_end_epoch - self.resize_start_epoch)
+        value = self.min_resolution + fraction * (self.max_resolution - self.min_resolution)
+        return round(value / self.resolution_step) * self.resolution_step
+
+    def validates(self, epoch: int) -> bool:
+        return epoch >= self.epochs - self.validate_last_epochs
+
+
+ANB_PROXY = Recipe(
+    name="anb-proxy",
+    epochs=16,
+    batch_size=512,
+    lr=0.425,
+    lr_peak_epoch=2,
+    lr_start_factor=1e-4,
+    momentum=0.9,
+    weight_decay=1e-4,
+    label_smoothing=0.1,
+    min_resolution=160,
+    max_resolution=192,
+    resize_start_epoch=11,
+    resize_end_epoch=13,
+    resolution_step=32,
+    crop_scale_min=0.08,
+    val_resolution=256,
+    val_crop_ratio=224 / 256,
+    validate_last_epochs=3,
+    top1_convention="best_of_validated",
+    dropout=0.2,
+    stochastic_depth=0.2,
+    activation="relu",
+    mixed_precision=True,
+    channels_last=True,
+    random_weight_epochs=10,
+)
+
+# The same scheme shrunk for CPU and tests: the embedded digits at 40-56 px, about a minute on 2 cores.
+SMOKE = ANB_PROXY.replace(
+    name="smoke",
+    epochs=5,
+    batch_size=64,
+    lr=0.05,
+    lr_peak_epoch=1,
+    min_resolution=40,
+    max_resolution=56,
+    resize_start_epoch=2,
+    resize_end_epoch=4,
+    resolution_step=8,
+    crop_scale_min=0.5,
+    val_resolution=56,
+    val_crop_ratio=1.0,
+    validate_last_epochs=2,
+    dropout=0.1,
+    stochastic_depth=0.1,
+)
+
+# Full training in the EfficientNet style (long schedule, SiLU, fixed 224 px), to compare against the proxy.
+FULL = ANB_PROXY.replace(
+    name="full",
+    epochs=350,
+    batch_size=256,
+    lr=0.5,
+    lr_peak_epoch=5,
+    weight_decay=1e-5,
+    min_resolution=224,
+    max_resolution=224,
+    resize_start_epoch=0,
+    resize_end_epoch=0,
+    val_resolution=224,
+    validate_last_epochs=1,
+    top1_convention="last",
+    activation="silu",
+    random_weight_epochs=0,
+)
+
+PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in (ANB_PROXY, SMOKE, FULL)}
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise RecipeError(f"recipe={name!r} is unknown; presets are {', '.join(PRESETS)}") from None

@@ -1,0 +1,61 @@
+"""`accelbench train`: train each architecture of a JSON-lines file under a recipe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workflows.output import emit, json_lines
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("train", help="train architectures (reference keys, one per line) under a recipe")
+    parser.add_argument("--recipe", required=True, help="preset name: anb-proxy, smoke, full")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field, e.g. --set epochs=2")
+    parser.add_argument("--input", required=True, help="JSON lines of architectures")
+    parser.add_argument("--data", default="embedded", help="'embedded' (default) or an ImageNet-layout folder")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--output", help="file to write (default: stdout)")
+    parser.set_defaults(handler=train_command)
+
+
+def recipe_with_overrides(name: str, assignments: list[str]):
+    from training.recipe import RecipeError, get_recipe
+
+    recipe = get_recipe(name)
+    changes = {}
+    for assignment in assignments:
+        field, separator, text = assignment.partition("=")
+        if not separator:
+            raise RecipeError(f"--set {assignment!r} is not of the form FIELD=VALUE")
+        try:
+            changes[field] = json.loads(text)
+        except json.JSONDecodeError:
+            changes[field] = text
+    return recipe.replace(**changes) if changes else recipe
+
+
+def train_command(arguments: argparse.Namespace) -> None:
+    import torch
+
+    from search_space.jsonl import read_architectures
+    from training.data import TrainingData, resolve_data
+    from training.trainer import train
+    from workflows.cli import UsageError
+
+    recipe = recipe_with_overrides(arguments.recipe, arguments.set)
+    architectures = read_architectures(arguments.input)
+    if arguments.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is visible here")
+    data = TrainingData(resolve_data(arguments.data), workers=arguments.workers, pin_memory=arguments.device == "cuda")
+    rows = []
+    for number, architecture in enumerate(architectures, start=1):
+        result = train(architecture, recipe, data, arguments.device, arguments.seed)
+        print(f"[{number}/{len(architectures)}] {architecture.arch_id} {result.status} top1={result.val_top1} ({result.train_time_s:.0f} s)", file=sys.stderr)
+        row = result.to_dict()
+        row["curve"] = [dict(epoch) for epoch in row["curve"]]
+        rows.append(row)
+    emit(json_lines(rows), arguments.output)
