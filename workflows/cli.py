@@ -9,10 +9,10 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from workflows import cmd_space, cmd_train
+from workflows import cmd_profile, cmd_space, cmd_train
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space, cmd_train]
+COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile]
 
 
 class UsageError(ValueError):
@@ -23,6 +23,7 @@ USER_ERRORS = [
     ("search_space.space", "SpaceError"),
     ("training.recipe", "RecipeError"),
     ("training.data", "DataError"),
+    ("profiling.protocol", "TargetError"),
 ]
 
 

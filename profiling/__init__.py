@@ -1,0 +1,1 @@
+"""Inference profiling: ONNX export, one timing protocol, and a backend per runtime or device."""

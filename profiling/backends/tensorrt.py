@@ -1,0 +1,124 @@
+"""TensorRT through `trtexec`: build an engine from the ONNX (fp32/fp16/int8), time it, parse its summary.
+
+TensorRT's libraries do not install from PyPI alone (they come from NVIDIA's index or container), so
+GPU hosts bring `trtexec`. The engine build time is recorded; latency samples are trtexec's per-iteration
+GPU compute times (`--exportTimes`), the summary is its `=== Performance summary ===`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiling.backends.base import Availability
+from profiling.export import INPUT_NAME
+from profiling.protocol import LatencySummary, Measurement, Target, failed
+from search_space import Architecture
+
+_NUMBER = r"([-+0-9.eE]+)"
+_STATISTICS = re.compile(rf"(min|max|mean|median|percentile\((\d+)%\)) = {_NUMBER} ms")
+
+
+@dataclass(frozen=True)
+class TrtexecSummary:
+    passed: bool
+    version: str | None
+    throughput_qps: float | None
+    latency_ms: dict[str, float]  # min, max, mean, median, p90, p95, p99 (those printed)
+    gpu_compute_ms: dict[str, float]
+    build_time_s: float | None
+
+
+def _statistics(line: str) -> dict[str, float]:
+    values = {}
+    for name, percentile, number in _STATISTICS.findall(line):
+        values[f"p{percentile}" if percentile else name] = float(number)
+    return values
+
+
+def parse_trtexec_output(text: str) -> TrtexecSummary:
+    throughput = version = build = None
+    latency: dict[str, float] = {}
+    compute: dict[str, float] = {}
+    for line in text.splitlines():
+        if match := re.search(rf"\] Throughput: {_NUMBER} qps", line):
+            throughput = float(match.group(1))
+        elif "] Latency: min =" in line:
+            latency = _statistics(line)
+        elif "] GPU Compute Time: min =" in line:
+            compute = _statistics(line)
+        elif match := re.search(rf"Engine built in {_NUMBER} sec", line):
+            build = float(match.group(1))
+        elif match := re.search(r"&&&& (PASSED|FAILED) TensorRT\.trtexec \[TensorRT v(\d+)\]", line):
+            version = match.group(2)
+    passed = "&&&& PASSED TensorRT.trtexec" in text
+    return TrtexecSummary(passed, version, throughput, latency, compute, build)
+
+
+def parse_export_times(text: str) -> list[float]:
+    """Per-iteration GPU compute times (ms) from trtexec's --exportTimes JSON."""
+    return [float(entry["computeMs"]) for entry in json.loads(text) if isinstance(entry, dict) and "computeMs" in entry]
+
+
+def trtexec_command(onnx_path: Path, target: Target, engine_path: Path, times_path: Path, executable: str = "trtexec") -> list[str]:
+    resolution = int(target.option("resolution", 224))
+    shape = f"{INPUT_NAME}:{target.batch}x3x{resolution}x{resolution}"
+    command = [
+        executable,
+        f"--onnx={onnx_path}",
+        f"--minShapes={shape}",
+        f"--optShapes={shape}",
+        f"--maxShapes={shape}",
+        f"--saveEngine={engine_path}",
+        f"--exportTimes={times_path}",
+        f"--warmUp={int(target.option('warmup_ms', 2000))}",
+        f"--duration={int(target.option('duration_s', 10))}",
+        f"--iterations={int(target.option('iterations', 100))}",
+        "--useSpinWait",
+        "--noDataTransfers",
+    ]
+    if target.precision == "fp16":
+        command.append("--fp16")
+    elif target.precision == "int8":
+        command += ["--int8", "--fp16"]  # layers without int8 kernels fall back to fp16
+        if target.option("calibration_cache"):
+            command.append(f"--calib={target.option('calibration_cache')}")
+    return command
+
+
+class TensorRtBackend:
+    name = "tensorrt"
+    needs_onnx = True
+
+    def available(self, target: Target) -> Availability:
+        executable = target.option("trtexec") or shutil.which("trtexec")
+        if not executable:
+            return Availability(False, "trtexec is not on PATH: TensorRT comes from NVIDIA's container or index (e.g. nvcr.io/nvidia/tensorrt), not from PyPI alone")
+        if target.device != "cuda":
+            return Availability(False, f"device={target.device!r}: TensorRT runs on cuda only")
+        if shutil.which("nvidia-smi") is None:
+            return Availability(False, "no NVIDIA driver here (nvidia-smi not found)")
+        return Availability(True, f"trtexec at {executable}")
+
+    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target) -> Measurement:
+        executable = target.option("trtexec") or shutil.which("trtexec") or "trtexec"
+        with tempfile.TemporaryDirectory() as folder:
+            engine, times = Path(folder) / "model.engine", Path(folder) / "times.json"
+            command = trtexec_command(onnx_path, target, engine, times, executable)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=int(target.option("timeout_s", 1800)))
+            summary = parse_trtexec_output(result.stdout)
+            if result.returncode != 0 or not summary.passed or not summary.gpu_compute_ms:
+                tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+                return failed(architecture.arch_id, target, f"trtexec exited {result.returncode}: " + " | ".join(tail))
+            samples = parse_export_times(times.read_text()) if times.exists() else []
+        environment = {"tensorrt": summary.version, "trtexec_throughput_qps": summary.throughput_qps, "latency_ms": summary.latency_ms, "command": command}
+        if samples:
+            return Measurement.of_samples(architecture.arch_id, target, samples, build_time_s=summary.build_time_s, environment=environment)
+        compute = summary.gpu_compute_ms  # no per-iteration file: trtexec's own summary
+        latency = LatencySummary(compute["median"], compute["mean"], float("nan"), compute.get("p90", float("nan")), 0)
+        return Measurement(architecture.arch_id, target, "ok", latency, (), target.batch * 1000.0 / compute["median"], summary.build_time_s, None, environment)

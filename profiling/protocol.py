@@ -1,0 +1,217 @@
+"""The values every backend shares (`Target`, `Measurement`) and the one timing protocol.
+
+Protocol: warm up until two consecutive windows of runs agree (median within `stable_tolerance`), then
+time at least `repeats` runs and at least `min_time_s`; report median, mean, std, p90 and the raw
+samples. Latency is measured at the target's batch; throughput is batch / median latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import psutil
+
+MEASUREMENT_STATUSES = ("ok", "unavailable", "failed")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class TargetError(ValueError):
+    """A target specification that is not allowed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to measure: a backend on a device at one batch size and precision.
+
+    `name` is what results are called by (columns `latency_<name>`, `throughput_<name>`), `options`
+    are backend-specific settings, `resources` the Ray resources a host needs to run it.
+    """
+
+    name: str
+    backend: str
+    batch: int = 1
+    device: str = "cpu"
+    precision: str = "fp32"
+    threads: int = 1
+    options: tuple[tuple[str, Any], ...] = ()
+    resources: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise TargetError(f"name={self.name!r} is not allowed; use letters, digits, '_' and '-'")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise TargetError(f"{self.name}: batch={self.batch!r} is not allowed; it must be a positive integer")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise TargetError(f"{self.name}: threads={self.threads!r} is not allowed; it must be a positive integer")
+        if self.precision not in PRECISIONS:
+            raise TargetError(f"{self.name}: precision={self.precision!r} is not allowed; choices are {', '.join(PRECISIONS)}")
+        # accept dicts for convenience, keep sorted tuples so that the value stays hashable
+        for attribute in ("options", "resources"):
+            value = getattr(self, attribute)
+            if isinstance(value, dict):
+                value = tuple(sorted(value.items()))
+            object.__setattr__(self, attribute, tuple(tuple(pair) for pair in value))
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["options"] = dict(self.options)
+        values["resources"] = dict(self.resources)
+        return values
+
+    @property
+    def target_id(self) -> str:
+        """A short hash of everything that changes what is measured (not the Ray resources)."""
+        values = self.to_dict()
+        del values["resources"]
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    p90_ms: float
+    n: int
+
+    @classmethod
+    def of(cls, samples_ms: list[float], median_ms: float | None = None) -> "LatencySummary":
+        ordered = sorted(samples_ms)
+        p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+        return cls(
+            median_ms=statistics.median(ordered) if median_ms is None else median_ms,
+            mean_ms=statistics.fmean(ordered),
+            std_ms=statistics.pstdev(ordered),
+            p90_ms=p90,
+            n=len(ordered),
+        )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    arch_id: str
+    target: Target
+    status: str
+    latency: LatencySummary | None = None
+    samples_ms: tuple[float, ...] = ()
+    throughput_ips: float | None = None
+    build_time_s: float | None = None  # compile / engine build, where the backend has one
+    other_load: float | None = None  # share of the machine's CPU used by other processes while timing
+    environment: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def of_samples(cls, arch_id: str, target: Target, samples_ms: list[float], median_ms: float | None = None, **rest: Any) -> "Measurement":
+        summary = LatencySummary.of(samples_ms, median_ms)
+        return cls(arch_id, target, "ok", summary, tuple(samples_ms), target.batch * 1000.0 / summary.median_ms, **rest)
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat JSON-able form: the CLI's output line and the pipeline's record."""
+        row: dict[str, Any] = {
+            "arch_id": self.arch_id,
+            "target": self.target.name,
+            "target_id": self.target.target_id,
+            "backend": self.target.backend,
+            "device": self.target.device,
+            "batch": self.target.batch,
+            "precision": self.target.precision,
+            "threads": self.target.threads,
+            "status": self.status,
+        }
+        summary = self.latency
+        row.update(
+            latency_ms_median=summary.median_ms if summary else None,
+            latency_ms_mean=summary.mean_ms if summary else None,
+            latency_ms_std=summary.std_ms if summary else None,
+            latency_ms_p90=summary.p90_ms if summary else None,
+            n=summary.n if summary else 0,
+            throughput_ips=self.throughput_ips,
+            samples_ms=list(self.samples_ms),
+            build_time_s=self.build_time_s,
+            other_load=self.other_load,
+            environment=self.environment,
+            error=self.error,
+        )
+        return row
+
+
+def unavailable(arch_id: str, target: Target, reason: str) -> Measurement:
+    return Measurement(arch_id, target, "unavailable", error=reason)
+
+
+def failed(arch_id: str, target: Target, error: str) -> Measurement:
+    return Measurement(arch_id, target, "failed", error=error)
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    min_warmup: int = 5
+    max_warmup: int = 200
+    window: int = 5
+    stable_tolerance: float = 0.05
+    repeats: int = 30
+    min_time_s: float = 0.5
+    max_repeats: int = 2000
+
+
+def time_runs(run: Callable[[], Any], plan: TimingPlan = TimingPlan(), clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Milliseconds of each timed call of `run`, after a warm-up that ends once timings are stable."""
+
+    def timed() -> float:
+        started = clock()
+        run()
+        return (clock() - started) * 1000.0
+
+    warmup = [timed() for _ in range(plan.min_warmup)]
+    previous = statistics.median(warmup[-plan.window :])
+    while len(warmup) < plan.max_warmup:
+        window = [timed() for _ in range(plan.window)]
+        warmup += window
+        current = statistics.median(window)
+        if abs(current - previous) <= plan.stable_tolerance * previous:
+            break
+        previous = current
+    samples: list[float] = []
+    started = clock()
+    while len(samples) < plan.max_repeats and (len(samples) < plan.repeats or clock() - started < plan.min_time_s):
+        samples.append(timed())
+    return samples
+
+
+class LoadMonitor:
+    """CPU used by *other* processes while a block runs, as a share of the whole machine (0..1).
+
+    From /proc/stat (psutil): the machine's busy time minus this process's own CPU time.
+    """
+
+    def __enter__(self) -> "LoadMonitor":
+        self._process = psutil.Process(os.getpid())
+        self._wall = time.perf_counter()
+        self._system = self._busy()
+        self._own = self._own_time()
+        self.other_load = 0.0
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        wall = time.perf_counter() - self._wall
+        busy = self._busy() - self._system
+        own = self._own_time() - self._own
+        self.other_load = max(0.0, busy - own) / max(wall * (psutil.cpu_count() or 1), 1e-9)
+
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def _own_time(self) -> float:
+        times = self._process.cpu_times()
+        return times.user + times.system

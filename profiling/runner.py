@@ -1,0 +1,45 @@
+"""Profile one architecture on one target: availability, (cached) export, measurement, host facts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from profiling.backends import get_backend
+from profiling.export import ExportSettings, cached_export
+from profiling.protocol import Measurement, Target, failed, unavailable
+from search_space import Architecture
+
+
+@lru_cache(maxsize=1)
+def host_environment() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version()}
+
+
+def export_settings(target: Target) -> ExportSettings:
+    return ExportSettings(resolution=int(target.option("resolution", 224)))
+
+
+def profile(architecture: Architecture, target: Target, cache_dir: str | Path, onnx_path: Path | None = None) -> Measurement:
+    """Never raises for the architecture's or the host's sake: the answer is ok, unavailable or failed."""
+    backend = get_backend(target.backend)
+    availability = backend.available(target)
+    if not availability:
+        return unavailable(architecture.arch_id, target, availability.reason)
+    if backend.needs_onnx and onnx_path is None:
+        try:
+            onnx_path = cached_export(architecture, cache_dir, export_settings(target))
+        except Exception as error:  # noqa: BLE001
+            return failed(architecture.arch_id, target, f"ONNX export failed: {error}")
+    measurement = backend.measure(architecture, onnx_path, target)
+    return dataclasses.replace(measurement, environment={**host_environment(), "backend": availability.reason, **measurement.environment})
