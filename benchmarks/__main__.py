@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["loader"]
+BENCHMARKS = ["loader", "profiling_stability"]
 
 
 def main(names: list[str]) -> None:

@@ -10,13 +10,10 @@ import sys
 from typing import Callable, Sequence
 
 from workflows import cmd_profile, cmd_space, cmd_train
+from workflows.errors import UsageError
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
 COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile]
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot be used."""
 
 
 USER_ERRORS = [

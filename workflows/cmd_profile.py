@@ -61,7 +61,7 @@ def list_backends(device: str | None) -> None:
 
 
 def profile_command(arguments: argparse.Namespace) -> None:
-    from workflows.cli import UsageError
+    from workflows.errors import UsageError
 
     if arguments.list:
         list_backends(arguments.device)

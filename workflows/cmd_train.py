@@ -44,7 +44,7 @@ def train_command(arguments: argparse.Namespace) -> None:
     from search_space.jsonl import read_architectures
     from training.data import TrainingData, resolve_data
     from training.trainer import train
-    from workflows.cli import UsageError
+    from workflows.errors import UsageError
 
     recipe = recipe_with_overrides(arguments.recipe, arguments.set)
     architectures = read_architectures(arguments.input)

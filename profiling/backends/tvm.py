@@ -87,7 +87,7 @@ def run_model(onnx_path: Path, target: Target, images: np.ndarray) -> np.ndarray
 
 def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_trials: int, resolution: int = 224) -> Path:
     """Tune the distinct tasks of several architectures into one meta-schedule database in `work_dir`."""
-    import tvm
+    import tvm_ffi
     from tvm.s_tir import meta_schedule
 
     compile_target = tvm_target(target)
@@ -95,7 +95,7 @@ def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_tr
     for onnx_path in onnx_paths:
         module = lowered_module(onnx_path, target.batch, resolution, compile_target)
         for task in meta_schedule.relax_integration.extract_tasks(module, compile_target):
-            key = tvm.ir.structural_hash(task.dispatched[0])
+            key = tvm_ffi.structural_hash(task.dispatched[0])
             if key in tasks:
                 tasks[key].weight += task.weight
             else:

@@ -1,0 +1,80 @@
+import subprocess
+import sys
+import time
+
+import pytest
+
+from profiling.protocol import LatencySummary, LoadMonitor, Measurement, Target, TargetError, TimingPlan, time_runs
+
+
+class FakeClock:
+    """Each run takes the next duration from a list (seconds)."""
+
+    def __init__(self, durations):
+        self.now, self.durations, self.calls = 0.0, list(durations), 0
+
+    def clock(self):
+        return self.now
+
+    def run(self):
+        self.now += self.durations[min(self.calls, len(self.durations) - 1)]
+        self.calls += 1
+
+
+def test_warmup_runs_until_timings_are_stable():
+    # 5 cold runs, one unstable window, then stable at 10 ms
+    fake = FakeClock([0.05] * 5 + [0.03] * 5 + [0.010] * 1000)
+    samples = time_runs(fake.run, TimingPlan(repeats=20, min_time_s=0.0), fake.clock)
+    assert len(samples) == 20
+    assert samples == pytest.approx([10.0] * 20)
+    assert fake.calls == 5 + 5 + 5 + 5 + 20  # min warm-up, two unstable windows, one stable, then timed
+
+
+def test_timed_runs_last_at_least_min_time():
+    fake = FakeClock([0.001] * 10_000)
+    samples = time_runs(fake.run, TimingPlan(repeats=3, min_time_s=0.5), fake.clock)
+    assert len(samples) >= 500
+
+
+def test_summary():
+    summary = LatencySummary.of([float(v) for v in range(1, 11)])
+    assert (summary.median_ms, summary.mean_ms, summary.p90_ms, summary.n) == (5.5, 5.5, 9.0, 10)
+    assert summary.std_ms == pytest.approx(2.8722813)
+    measurement = Measurement.of_samples("a" * 16, Target("t", "onnxruntime", batch=8), [2.0, 2.0, 4.0])
+    assert measurement.throughput_ips == pytest.approx(8 * 1000 / 2.0)
+    row = measurement.to_row()
+    assert row["latency_ms_median"] == 2.0 and row["batch"] == 8 and row["samples_ms"] == [2.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(name="a b", backend="x"), "name='a b' is not allowed"),
+        (dict(name="t", backend="x", batch=0), "batch=0 is not allowed"),
+        (dict(name="t", backend="x", precision="fp8"), "precision='fp8' is not allowed; choices are fp32, fp16, int8"),
+        (dict(name="t", backend="x", threads=0), "threads=0 is not allowed"),
+    ],
+)
+def test_bad_targets(fields, message):
+    with pytest.raises(TargetError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Target(**fields)
+
+
+def test_target_id_ignores_resources_and_option_order():
+    one = Target("t", "onnxruntime", options={"a": 1, "b": 2}, resources={"GPU": 1})
+    two = Target("t", "onnxruntime", options={"b": 2, "a": 1})
+    assert one.target_id == two.target_id and hash(one) != 0
+    assert Target("t", "onnxruntime", batch=2).target_id != two.target_id
+
+
+def test_load_monitor_sees_another_process():
+    with LoadMonitor() as quiet:
+        time.sleep(0.5)
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        with LoadMonitor() as busy:
+            time.sleep(1.0)
+    finally:
+        burner.kill()
+    assert busy.other_load > quiet.other_load + 0.2  # one of two cores busy: about 0.5
