@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
+
+# Ray's token authentication stays on (its default). Ray reads the token when it is imported, so it is
+# set here, before any test imports Ray; the clusters and drivers the tests start inherit it.
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ACCELBENCH_SHARED", REPO.parent / "shared"))

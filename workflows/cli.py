@@ -9,11 +9,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from workflows import cmd_profile, cmd_space, cmd_train
+from workflows import cmd_collect, cmd_profile, cmd_space, cmd_train
 from workflows.errors import UsageError
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile]
+COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile, cmd_collect]
 
 
 USER_ERRORS = [
@@ -21,6 +21,9 @@ USER_ERRORS = [
     ("training.recipe", "RecipeError"),
     ("training.data", "DataError"),
     ("profiling.protocol", "TargetError"),
+    ("pipeline.sweep", "ConfigError"),
+    ("pipeline.store", "StoreError"),
+    ("pipeline.records", "RecordError"),
 ]
 
 

@@ -1,0 +1,80 @@
+"""Resume planning: every task a sweep asks for, minus those the store already holds a record of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.records import task_key, train_config_id
+from pipeline.store import Store
+from pipeline.sweep import Sweep, TargetSpec
+from search_space import Architecture, sample
+from search_space.jsonl import read_architectures
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    table: str  # "train" or "profile"
+    architecture: Architecture
+    seed: int | None = None  # train tasks
+    target: TargetSpec | None = None  # profile tasks
+
+    @property
+    def stage(self) -> str:
+        return self.table if self.table == "train" else f"profile:{self.target.name}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    architectures: tuple[Architecture, ...]
+    todo: tuple[Task, ...]
+    total: int  # tasks the sweep asks for
+    done: int  # of those, already recorded
+    redo: int  # recorded, but with a status asked to be retried
+
+
+def sweep_architectures(sweep: Sweep) -> list[Architecture]:
+    source = sweep.architectures
+    if source.file is not None:
+        return list(dict.fromkeys(read_architectures(source.file)))  # keeps the first of repeated lines
+    return sample(source.sample, source.seed, source.space)
+
+
+def sweep_tasks(sweep: Sweep, architectures: list[Architecture]) -> list[Task]:
+    """In the order they should run: architecture by architecture, training before profiling."""
+    tasks = []
+    recipe_id = sweep_recipe_id(sweep) if sweep.training else None
+    for architecture in architectures:
+        if sweep.training:
+            for seed in sweep.training.seeds:
+                tasks.append(Task(task_key(architecture.arch_id, "train", train_config_id(recipe_id, seed)), "train", architecture, seed=seed))
+        if sweep.profiling:
+            for spec in sweep.profiling.targets:
+                tasks.append(Task(task_key(architecture.arch_id, "profile", spec.target().target_id), "profile", architecture, target=spec))
+    return tasks
+
+
+def sweep_recipe(sweep: Sweep):
+    from training.recipe import get_recipe
+
+    recipe = get_recipe(sweep.training.recipe)
+    return recipe.replace(**sweep.training.overrides) if sweep.training.overrides else recipe
+
+
+def sweep_recipe_id(sweep: Sweep) -> str:
+    return sweep_recipe(sweep).recipe_id
+
+
+def make_plan(sweep: Sweep, store: Store, retry: tuple[str, ...] = ()) -> Plan:
+    architectures = sweep_architectures(sweep)
+    tasks = sweep_tasks(sweep, architectures)
+    done: set[str] = set()
+    redo: set[str] = set()
+    for table in {task.table for task in tasks}:
+        done |= store.done_keys(table)
+        if retry:
+            statuses = store.read(table, ["task_key", "status"])
+            redo |= {key for key, status in zip(statuses.column("task_key").to_pylist(), statuses.column("status").to_pylist()) if status in retry}
+    wanted = {task.key for task in tasks}
+    todo = tuple(task for task in tasks if task.key not in done or task.key in redo)
+    return Plan(tuple(architectures), todo, len(tasks), len(wanted & done), len(wanted & redo))

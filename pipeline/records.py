@@ -1,0 +1,218 @@
+"""The record tables (`archs`, `train`, `profile`): Arrow schemas declared once, and rows made from results.
+
+Every row carries `schema_version`; a change of columns bumps it. Failures are rows too: `status`
+says what happened and `error` why.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from search_space import Architecture, count_macs, count_params
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable")
+
+
+class RecordError(ValueError):
+    """A row that does not fit its table's schema."""
+
+
+def _anb_key_fields() -> list[pa.Field]:
+    fields = []
+    for index in range(7):
+        fields += [
+            pa.field(f"block{index}_e", pa.int8(), nullable=False),
+            pa.field(f"block{index}_k", pa.int8(), nullable=False),
+            pa.field(f"block{index}_l", pa.int8(), nullable=False),
+            pa.field(f"block{index}_se", pa.bool_(), nullable=False),
+        ]
+    return fields
+
+
+def _provenance_fields() -> list[pa.Field]:
+    return [
+        pa.field("host", pa.string()),
+        pa.field("started_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("finished_at", pa.timestamp("ms", tz="UTC")),
+        pa.field("code_version", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("schema_version", pa.int16(), nullable=False),
+    ]
+
+
+ARCHS = pa.schema(
+    [
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("arch_id", pa.string(), nullable=False),
+        pa.field("space", pa.string(), nullable=False),
+        pa.field("compact", pa.string(), nullable=False),
+        *_anb_key_fields(),
+        pa.field("params", pa.int64(), nullable=False),
+        pa.field("macs", pa.int64(), nullable=False),  # at 224 px, the reference's (thop) convention
+        pa.field("schema_version", pa.int16(), nullable=False),
+    ]
+)
+
+CURVE_POINT = pa.struct(
+    [
+        pa.field("epoch", pa.int32()),
+        pa.field("resolution", pa.int32()),
+        pa.field("lr", pa.float64()),
+        pa.field("train_loss", pa.float64()),
+        pa.field("train_top1", pa.float64()),
+        pa.field("val_top1", pa.float64()),
+        pa.field("val_top5", pa.float64()),
+    ]
+)
+
+TRAIN = pa.schema(
+    [
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("arch_id", pa.string(), nullable=False),
+        pa.field("recipe_id", pa.string(), nullable=False),
+        pa.field("recipe_name", pa.string()),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("val_top1", pa.float64()),
+        pa.field("val_top5", pa.float64()),
+        pa.field("top1_convention", pa.string()),
+        pa.field("curve", pa.list_(CURVE_POINT)),
+        pa.field("random_weight_top1", pa.float64()),
+        pa.field("train_time_s", pa.float64()),
+        pa.field("device_name", pa.string()),
+        pa.field("device_count", pa.int32()),
+        pa.field("peak_memory_bytes", pa.int64()),
+        pa.field("attempts", pa.int32()),
+        *_provenance_fields(),
+    ]
+)
+
+PROFILE = pa.schema(
+    [
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("arch_id", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("target_id", pa.string(), nullable=False),
+        pa.field("backend", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("batch", pa.int32()),
+        pa.field("precision", pa.string()),
+        pa.field("threads", pa.int32()),
+        # which of this target's numbers are results: "latency" (ms per batch), "throughput" (images/s)
+        pa.field("reported", pa.list_(pa.string())),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("latency_ms_median", pa.float64()),
+        pa.field("latency_ms_mean", pa.float64()),
+        pa.field("latency_ms_std", pa.float64()),
+        pa.field("latency_ms_p90", pa.float64()),
+        pa.field("n", pa.int32()),
+        pa.field("throughput_ips", pa.float64()),
+        pa.field("throughput_ips_std", pa.float64()),
+        pa.field("samples_ms", pa.list_(pa.float64())),
+        pa.field("build_time_s", pa.float64()),
+        pa.field("other_load", pa.float64()),
+        pa.field("environment", pa.string()),  # JSON: library versions, device, Ray node
+        pa.field("attempts", pa.int32()),
+        *_provenance_fields(),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"archs": ARCHS, "train": TRAIN, "profile": PROFILE}
+
+
+def schema_of(table: str) -> pa.Schema:
+    try:
+        return SCHEMAS[table]
+    except KeyError:
+        raise RecordError(f"table={table!r} is unknown; tables are {', '.join(SCHEMAS)}") from None
+
+
+# --- task keys: arch_id/stage/config_id ---
+def train_config_id(recipe_id: str, seed: int) -> str:
+    return f"{recipe_id}-s{seed}"
+
+
+def task_key(arch_id: str, table: str, config_id: str) -> str:
+    return f"{arch_id}/{table}/{config_id}"
+
+
+def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as an Arrow table of the table's schema; a missing, unknown or mistyped column is an error."""
+    schema = schema_of(table)
+    names = set(schema.names)
+    for number, row in enumerate(rows):
+        row.setdefault("schema_version", SCHEMA_VERSION)
+        unknown, missing = sorted(set(row) - names), sorted(names - set(row))
+        if unknown or missing:
+            raise RecordError(f"{table} row {number} ({row.get('task_key')}): unknown columns {unknown}, missing columns {missing}")
+        if row.get("status") is not None and row["status"] not in STATUSES:
+            raise RecordError(f"{table} row {number}: status={row['status']!r} is not allowed; choices are {', '.join(STATUSES)}")
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
+        raise RecordError(f"{table}: rows do not fit the schema: {error}") from None
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def provenance(started_at: datetime, error: str | None, code_version: str) -> dict[str, Any]:
+    return {"host": socket.gethostname(), "started_at": started_at, "finished_at": now(), "code_version": code_version, "error": error}
+
+
+def arch_row(architecture: Architecture) -> dict[str, Any]:
+    return {
+        "task_key": task_key(architecture.arch_id, "archs", architecture.space),
+        "arch_id": architecture.arch_id,
+        "space": architecture.space,
+        "compact": architecture.compact(),
+        **architecture.to_reference(),
+        "params": count_params(architecture),
+        "macs": count_macs(architecture),
+    }
+
+
+def train_row(result: dict[str, Any], started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
+    """A `training.trainer.TrainResult.to_dict()` as a `train` row."""
+    values = dict(result)
+    error = values.pop("error")
+    values["curve"] = [dict(point) for point in values["curve"]]
+    return {
+        "task_key": task_key(values["arch_id"], "train", train_config_id(values["recipe_id"], values["seed"])),
+        **values,
+        "attempts": attempts,
+        **provenance(started_at, error, code_version),
+    }
+
+
+REPORTABLE = ("latency", "throughput")
+
+
+def default_report(batch: int) -> tuple[str, ...]:
+    """Batch 1 measures latency; larger batches measure throughput."""
+    return ("latency",) if batch == 1 else ("throughput",)
+
+
+def profile_row(measurement: dict[str, Any], report: tuple[str, ...], started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
+    """A `profiling.protocol.Measurement.to_row()` as a `profile` row; `report` names its results."""
+    values = dict(measurement)
+    error = values.pop("error")
+    throughput, median, std = values["throughput_ips"], values["latency_ms_median"], values["latency_ms_std"]
+    # first-order error propagation of throughput = batch * 1000 / latency
+    throughput_std = throughput * std / median if throughput and median and std is not None else None
+    return {
+        "task_key": task_key(values["arch_id"], "profile", values["target_id"]),
+        **values,
+        "reported": list(report),
+        "throughput_ips_std": throughput_std,
+        "environment": json.dumps(values["environment"], sort_keys=True, default=str),
+        "attempts": attempts,
+        **provenance(started_at, error, code_version),
+    }

@@ -1,0 +1,188 @@
+"""The sweep on real Ray (a two-node loopback cluster) with real faults: killed workers, a killed
+driver, a truncated fragment, failing architectures, resource routing."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+import ray
+
+from pipeline.plan import make_plan
+from pipeline.run import collect
+from pipeline.store import Store
+from pipeline.sweep import Sweep
+from tests.pipeline.conftest import FAST_ORT, PROBE, sweep_values, to_toml
+
+SMALL = "-".join(["e1k3l1"] * 7)
+BIG = "-".join(["e6k5l3se"] * 5 + ["e6k5l4se", "e6k5l3se"])
+
+
+def keys_and_statuses(store: Store, table: str) -> list[tuple[str, str]]:
+    rows = store.read(table, ["task_key", "status"]).to_pylist()
+    return [(row["task_key"], row["status"]) for row in rows]
+
+
+def assert_one_record_per_task(store: Store, sweep: Sweep) -> None:
+    plan = make_plan(sweep, store)
+    assert plan.todo == () and plan.done == plan.total
+    for table in ("train", "profile"):
+        keys = [key for key, _ in keys_and_statuses(store, table)]
+        assert len(keys) == len(set(keys))
+    on_disk = [p.name for p in Path(store.root).rglob("*.parquet")]
+    assert len(on_disk) == len(set(on_disk))
+
+
+def test_sweep_records_every_task_routes_by_resource_and_records_failures(ray_cluster, tiny_data, tmp_path):
+    """Untrainable architectures (over the memory budget) and a target no node offers become records
+    with reasons; the probe-resource target runs only on the node that has the resource."""
+    architectures = tmp_path / "archs.jsonl"
+    from search_space import Architecture
+
+    architectures.write_text("".join(Architecture.from_compact(text).to_json() + "\n" for text in (SMALL, BIG)))
+    values = sweep_values(tiny_data, tmp_path / "onnx", memory_budget_gb=64 / 1024, targets=[
+        {"name": "cpu", "backend": "onnxruntime", "options": FAST_ORT},
+        {"name": "probed", "backend": "onnxruntime", "batch": 2, "options": FAST_ORT, "resources": {PROBE: 1}},
+        {"name": "fpga", "backend": "onnxruntime", "options": FAST_ORT, "resources": {"zcu102": 1}},
+    ])
+    values["architectures"] = {"file": str(architectures)}
+    sweep = Sweep.from_dict(values)
+    store = Store(tmp_path / "store")
+    log = io.StringIO()
+
+    summary = collect(sweep, store, stream=log)
+
+    assert summary.ran == 2 * 4 and not summary.interrupted
+    train = {row["arch_id"]: row for row in store.read("train").to_pylist()}
+    small, big = Architecture.from_compact(SMALL).arch_id, Architecture.from_compact(BIG).arch_id
+    assert train[small]["status"] == "ok" and train[small]["val_top1"] is not None
+    assert train[big]["status"] == "untrainable" and "MiB" in train[big]["error"]
+    profile = store.read("profile").to_pylist()
+    by_target = {}
+    for row in profile:
+        by_target.setdefault(row["target"], []).append(row)
+    assert all(row["status"] == "ok" for row in by_target["cpu"] + by_target["probed"])
+    assert all(row["status"] == "unavailable" and "zcu102" in row["error"] for row in by_target["fpga"])
+    probe_nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"] and node["Resources"].get(PROBE)}
+    import json
+
+    assert {json.loads(row["environment"])["ray_node_id"] for row in by_target["probed"]} <= probe_nodes
+    assert "done" in log.getvalue() and "ETA" in log.getvalue()
+
+    again = collect(sweep, store, stream=io.StringIO())
+    assert again.planned == 0 and again.ran == 0
+    assert_one_record_per_task(store, sweep)
+
+
+def kill_first(process_title: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the first process whose title starts with `process_title` (Ray names busy workers so)."""
+    while not stop.is_set() and not killed:
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            command = " ".join(process.info["cmdline"] or [])
+            if command.startswith(process_title):
+                time.sleep(0.5)  # mid-task, not at its first instruction
+                os.kill(process.info["pid"], signal.SIGKILL)
+                killed.append(process.info["pid"])
+                return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("process_title", ["ray::TrainingWorker.train", "ray::profile:cpu"])
+def test_killed_worker_is_retried_and_every_task_ends_with_one_ok_record(ray_cluster, tiny_data, tmp_path, process_title):
+    slow_ort = {**FAST_ORT, "min_time_s": 3.0}  # long enough to be killed mid-measurement
+    sweep = Sweep.from_dict(sweep_values(tiny_data, tmp_path / "onnx", sample=2, targets=[{"name": "cpu", "backend": "onnxruntime", "options": slow_ort}]))
+    store = Store(tmp_path / "store")
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=kill_first, args=(process_title, killed, stop), daemon=True)
+    killer.start()
+    try:
+        collect(sweep, store, stream=io.StringIO())
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, f"no {process_title} process was seen"
+    for table in ("train", "profile"):
+        rows = store.read(table, ["task_key", "status", "attempts"]).to_pylist()
+        assert [row["status"] for row in rows] == ["ok"] * 2
+    table = "train" if "Training" in process_title else "profile"
+    assert max(row["attempts"] for row in store.read(table, ["attempts"]).to_pylist()) == 2
+    assert_one_record_per_task(store, sweep)
+
+
+def run_cli(arguments: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workflows.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def wait_for_fragments(folder: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(list(folder.glob("*/*.parquet"))) >= count:
+            return
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} fragments after {timeout_s} s")
+
+
+def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_data, tmp_path):
+    config = tmp_path / "tiny.toml"
+    values = sweep_values(tiny_data, tmp_path / "onnx", sample=4)
+    config.write_text(to_toml(values))
+    store_dir = tmp_path / "store"
+    first = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    wait_for_fragments(store_dir, 1 + 3, first)  # the archs batch and three task records
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = {path: path.read_bytes() for path in store_dir.glob("[tp]*/*.parquet")}
+    assert before
+
+    second = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output
+    recorded = len(before)
+    assert f"{recorded} already recorded, {8 - recorded} to run" in output
+    for path, content in before.items():  # nothing that was written is lost or rewritten
+        assert path.read_bytes() == content
+    assert_one_record_per_task(Store(store_dir), Sweep.from_dict(values))
+
+    third = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    output, _ = third.communicate(timeout=120)
+    assert third.returncode == 0 and "nothing to do" in output
+
+
+def test_interrupted_driver_stops_cleanly_and_truncated_fragment_is_redone(ray_cluster, tiny_data, tmp_path):
+    config = tmp_path / "tiny.toml"
+    values = sweep_values(tiny_data, tmp_path / "onnx", sample=3)
+    config.write_text(to_toml(values))
+    store_dir = tmp_path / "store"
+    first = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    wait_for_fragments(store_dir, 1 + 2, first)
+    first.send_signal(signal.SIGINT)
+    output, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, output
+    assert "interrupted" in output and "run the same command again to resume" in output
+    assert not list(store_dir.rglob(".tmp-*")) and not (store_dir / "_lock").exists()
+
+    finished = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    output, _ = finished.communicate(timeout=300)
+    assert finished.returncode == 0, output
+
+    victim = sorted((store_dir / "profile").glob("*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    redo = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    output, _ = redo.communicate(timeout=300)
+    assert redo.returncode == 0, output
+    assert "quarantined" in output and "5 already recorded, 1 to run" in output
+    assert victim.exists() and len(list((store_dir / "_quarantine" / "profile").iterdir())) == 1
+    store = Store(store_dir)
+    assert Counter(status for _, status in keys_and_statuses(store, "profile")) == {"ok": 3}
+    assert_one_record_per_task(store, Sweep.from_dict(values))

@@ -1,0 +1,124 @@
+"""`accelbench collect | status | compact`: run a sweep into a store, see where it stands, compact it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workflows.output import write_text_atomic
+
+SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("collect", help="run a sweep (train + profile) into a store; resumes where it stopped")
+    parser.add_argument("config", help="a TOML file or a preset name (default, anb-imagenet)")
+    parser.add_argument("--store", help="where the records go (path or URI); default runs/<sweep name>")
+    parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else Ray starts here)")
+    parser.add_argument("--retry", action="append", default=[], choices=["failed", "untrainable", "diverged", "unavailable"],
+                        help="run again the tasks recorded with this status (repeatable)")
+    parser.set_defaults(handler=collect_command)
+
+    parser = commands.add_parser("status", help="counts per table and status, failures with reasons, what is left")
+    parser.add_argument("store")
+    parser.add_argument("--failures", type=int, default=20, help="how many failure reasons to list")
+    parser.set_defaults(handler=status_command)
+
+    parser = commands.add_parser("compact", help="rewrite each table's fragments into one file, keeping every record once")
+    parser.add_argument("store")
+    parser.set_defaults(handler=compact_command)
+
+
+def open_existing_store(path: str):
+    from pipeline.store import Store
+    from workflows.errors import UsageError
+
+    store = Store(path)
+    if not store.exists():
+        raise UsageError(f"{path}: no such store (a folder written by `accelbench collect` or `import-anb`)")
+    return store
+
+
+def collect_command(arguments: argparse.Namespace) -> int:
+    from pipeline.run import collect
+    from pipeline.store import Store
+    from workflows.config import load_sweep
+
+    sweep = load_sweep(arguments.config)
+    store = Store(arguments.store or f"runs/{sweep.name}")
+    with store.lock(f"accelbench collect {sweep.name}"):
+        if store.local:
+            write_text_atomic(f"{store.root}/{SWEEPS_FOLDER}/{sweep.name}.json", json.dumps(sweep.to_dict(), indent=1))
+        summary = collect(sweep, store, arguments.address, tuple(arguments.retry))
+    print_summary(store, file=sys.stdout)
+    return 130 if summary.interrupted else 0
+
+
+def print_summary(store, file=sys.stdout) -> None:
+    """Per stage and status, the records the store holds."""
+    from pipeline.store import status_counts
+
+    rows = []
+    train = store.read("train", ["task_key", "recipe_name", "status"])
+    if train.num_rows:
+        for recipe in sorted(set(train.column("recipe_name").to_pylist())):
+            subset = train.filter(train.column("recipe_name").to_numpy(zero_copy_only=False) == recipe)
+            rows.append((f"train ({recipe})", status_counts(subset)))
+    profile = store.read("profile", ["task_key", "target", "status"])
+    for target in sorted(set(profile.column("target").to_pylist())):
+        subset = profile.filter(profile.column("target").to_numpy(zero_copy_only=False) == target)
+        rows.append((f"profile {target}", status_counts(subset)))
+    statuses = ["ok", "failed", "untrainable", "diverged", "unavailable"]
+    width = max([len(stage) for stage, _ in rows] + [5])
+    print(f"{'stage':<{width}}  " + "  ".join(f"{s:>11}" for s in statuses), file=file)
+    for stage, counts in rows:
+        print(f"{stage:<{width}}  " + "  ".join(f"{counts.get(s, 0):>11}" for s in statuses), file=file)
+    archs = store.read("archs", ["task_key"]).num_rows
+    print(f"{archs} architectures in {store.uri}", file=file)
+
+
+def status_command(arguments: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from pipeline.plan import make_plan
+    from pipeline.sweep import Sweep
+
+    store = open_existing_store(arguments.store)
+    print_summary(store)
+    failures = []
+    for table in ("train", "profile"):
+        rows = store.read(table, ["task_key", "status", "error"]).to_pylist()
+        failures += [row for row in rows if row["status"] != "ok"]
+    if failures:
+        print(f"\n{len(failures)} tasks did not end ok:")
+        for row in failures[: arguments.failures]:
+            print(f"  {row['task_key']}  {row['status']}: {(row['error'] or '').splitlines()[0][:160] if row['error'] else ''}")
+        if len(failures) > arguments.failures:
+            print(f"  ... and {len(failures) - arguments.failures} more (--failures N)")
+    quarantine_log = Path(store.root) / "_quarantine" / "log.jsonl"
+    if store.local and quarantine_log.exists():
+        entries = [json.loads(line) for line in quarantine_log.read_text().splitlines() if line.strip()]
+        print(f"\n{len(entries)} unreadable files were quarantined (their tasks are redone by the next collect):")
+        for entry in entries[-10:]:
+            print(f"  {entry['file']}: {entry['reason']}")
+    for path in sorted((Path(store.root) / SWEEPS_FOLDER).glob("*.json")) if store.local else []:
+        sweep = Sweep.from_dict(_drop_nones(json.loads(path.read_text())), source=str(path))
+        plan = make_plan(sweep, store)
+        print(f"\nsweep {sweep.name}: {plan.done}/{plan.total} tasks recorded, {len(plan.todo)} left")
+
+
+def _drop_nones(values):
+    """A saved sweep back into config form (absent optional sections were written as null)."""
+    if isinstance(values, dict):
+        return {key: _drop_nones(value) for key, value in values.items() if value is not None}
+    return values
+
+
+def compact_command(arguments: argparse.Namespace) -> None:
+    store = open_existing_store(arguments.store)
+    from pipeline.records import SCHEMAS
+
+    for table in SCHEMAS:
+        files, rows = store.compact(table)
+        print(f"{table}: {files} files -> {1 if rows else 0} ({rows} records)")

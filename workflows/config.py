@@ -1,0 +1,32 @@
+"""Sweep presets: a TOML file (or the name of one in `workflows/configs/`) -> a validated `Sweep`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.sweep import ConfigError, Sweep
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+def presets() -> list[str]:
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+
+
+def load_sweep(name_or_path: str | Path) -> Sweep:
+    path = Path(name_or_path)
+    if not path.exists() and (PRESETS_DIR / f"{name_or_path}.toml").exists():
+        path = PRESETS_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"config {name_or_path!r} is neither a file nor a preset; presets are {', '.join(presets())}")
+    try:
+        values = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return Sweep.from_dict(values, source=str(path), base_dir=path.parent)
