@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["loader", "profiling_stability"]
+BENCHMARKS = ["loader", "profiling_stability", "pipeline_overhead", "resume_planning"]
 
 
 def main(names: list[str]) -> None:

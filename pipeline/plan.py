@@ -43,14 +43,14 @@ def sweep_architectures(sweep: Sweep) -> list[Architecture]:
 def sweep_tasks(sweep: Sweep, architectures: list[Architecture]) -> list[Task]:
     """In the order they should run: architecture by architecture, training before profiling."""
     tasks = []
-    recipe_id = sweep_recipe_id(sweep) if sweep.training else None
+    train_configs = [(seed, train_config_id(sweep_recipe_id(sweep), seed)) for seed in sweep.training.seeds] if sweep.training else []
+    targets = [(spec, spec.target().target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
     for architecture in architectures:
-        if sweep.training:
-            for seed in sweep.training.seeds:
-                tasks.append(Task(task_key(architecture.arch_id, "train", train_config_id(recipe_id, seed)), "train", architecture, seed=seed))
-        if sweep.profiling:
-            for spec in sweep.profiling.targets:
-                tasks.append(Task(task_key(architecture.arch_id, "profile", spec.target().target_id), "profile", architecture, target=spec))
+        arch_id = architecture.arch_id
+        for seed, config_id in train_configs:
+            tasks.append(Task(task_key(arch_id, "train", config_id), "train", architecture, seed=seed))
+        for spec, target_id in targets:
+            tasks.append(Task(task_key(arch_id, "profile", target_id), "profile", architecture, target=spec))
     return tasks
 
 

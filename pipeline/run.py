@@ -234,6 +234,8 @@ class Driver:
         self.fill()
         while self.in_flight or self.train_queue or self.profile_queue:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_TIMEOUT_S)
+            if ready:  # and whatever else has finished meanwhile
+                ready, _ = ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
             for ref in ready:
                 self.finish(ref)
             self.fill()

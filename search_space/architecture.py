@@ -12,6 +12,7 @@ import json
 import numbers as numbers_module
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy
@@ -122,7 +123,7 @@ class Architecture:
         space = data.pop("space", "anb")
         return cls.from_reference(data, space)
 
-    @property
+    @cached_property
     def arch_id(self) -> str:
         return hashlib.sha256(f"{self.space}/{self.compact()}".encode("ascii")).hexdigest()[:16]
 

@@ -1,0 +1,99 @@
+"""Sweep configs: the presets validate; mistakes name the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from pipeline.plan import make_plan, sweep_tasks
+from pipeline.records import now, profile_row
+from pipeline.store import Store
+from pipeline.sweep import ConfigError, Sweep
+from profiling.protocol import Measurement
+from tests.pipeline.conftest import sweep_values, to_toml
+from workflows.cli import main
+from workflows.config import load_sweep, presets
+
+
+def test_presets_load_into_typed_sweeps():
+    assert {"default", "anb-imagenet"} <= set(presets())
+    default = load_sweep("default")
+    assert default.training.recipe == "smoke" and default.training.data == "embedded"
+    assert [t.reported for t in default.profiling.targets] == [("latency",), ("throughput",)]
+    reference = load_sweep("anb-imagenet")
+    assert reference.architectures.sample == 5200 and reference.training.recipe == "anb-proxy"
+    names = {t.name for t in reference.profiling.targets}
+    assert {"a100", "3090", "tpuv2", "tpuv3", "zcu102", "vck190"} <= names
+    fpga = next(t for t in reference.profiling.targets if t.name == "zcu102")
+    assert fpga.reported == ("latency", "throughput") and fpga.resources == {"zcu102": 1.0}
+
+
+BASE = sweep_values(Path("/data"), Path("/cache"))
+
+
+def changed(path: str, value):
+    values = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = values
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    node[last] = value
+    return values
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (changed("training.recipe", "fast"), "training.recipe='fast' is not allowed; choices are anb-proxy, smoke, full"),
+        (changed("training.workers", 0), "training.workers=0 is not allowed; it must be an integer >= 1"),
+        (changed("training.device", "tpu"), "training.device='tpu' is not allowed; choices are cpu, cuda"),
+        (changed("training.seeds", [1, 1]), "repeats a seed"),
+        (changed("training.overrides", {"epochs": -1}), "training.overrides: epochs=-1 is not allowed"),
+        (changed("training.colour", "red"), "unknown key training.colour"),
+        (changed("architectures", {"seed": 1}), "needs exactly one of sample = N or file = PATH"),
+        (changed("profiling.targets.0.backend", "openvino"), "profiling.targets[0].backend='openvino' is not allowed; choices are onnxruntime"),
+        (changed("profiling.targets.0.batch", 0), "profiling.targets[0]: cpu: batch=0 is not allowed"),
+        (changed("profiling.targets.0.report", ["energy"]), "report=['energy'] is not allowed"),
+        (changed("profiling.targets.0.resources", {"GPU": -1}), "resources.GPU=-1 is not allowed"),
+        (changed("profiling.targets", [BASE["profiling"]["targets"][0]] * 2), "profiling target names repeat: cpu"),
+        (changed("scheduling.max_in_flight", 0), "scheduling.max_in_flight=0 is not allowed"),
+    ],
+)
+def test_config_errors_name_the_field(values, message):
+    with pytest.raises(ConfigError) as error:
+        Sweep.from_dict(values, source="sweep.toml")
+    assert message in str(error.value) and str(error.value).startswith("sweep.toml: ")
+
+
+def test_collect_with_a_bad_config_exits_2_and_writes_nothing(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text(to_toml(changed("training.recipe", "fast")))
+    assert main(["collect", str(config), "--store", str(tmp_path / "store")]) == 2
+    assert "training.recipe='fast'" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+    config.write_text("name = [unclosed")
+    assert main(["collect", str(config), "--store", str(tmp_path / "store")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    assert main(["collect", "no-such-preset"]) == 2
+    assert "presets are anb-imagenet, default" in capsys.readouterr().err
+    assert main(["status", str(tmp_path / "nowhere")]) == 2
+
+
+def test_plan_counts_done_tasks_and_retries_only_the_statuses_asked(tmp_path):
+    sweep = Sweep.from_dict({**BASE, "architectures": {"sample": 3, "seed": 1}})
+    store = Store(tmp_path)
+    plan = make_plan(sweep, store)
+    assert plan.total == 6 and plan.done == 0 and len(plan.todo) == 6
+    assert [task.table for task in plan.todo[:2]] == ["train", "profile"]  # architecture by architecture
+
+    profile_tasks = [task for task in plan.todo if task.table == "profile"]
+    for task, status in zip(profile_tasks, ["ok", "failed", "unavailable"]):
+        measurement = Measurement(task.architecture.arch_id, task.target.target(), status, error=None if status == "ok" else "why")
+        store.write("profile", [profile_row(measurement.to_row(), task.target.reported, now(), "test", 1)])
+    plan = make_plan(sweep, store)
+    assert plan.done == 3 and {task.table for task in plan.todo} == {"train"}
+    retried = make_plan(sweep, store, retry=("failed",))
+    assert retried.redo == 1 and len(retried.todo) == 4
+    assert len(sweep_tasks(sweep, list(plan.architectures))) == 6
