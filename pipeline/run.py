@@ -256,6 +256,7 @@ def collect(sweep: Sweep, store: Store, address: str | None = None, retry: tuple
     """Run every task of the sweep that has no record in the store (or whose status is in `retry`)."""
     stream = stream or sys.stderr
     with store.lock(f"accelbench collect {sweep.name}"):
+        store.remove_temporaries()
         plan = make_plan(sweep, store, retry)
         summary = Summary(planned=len(plan.todo), already_done=plan.done - plan.redo, quarantined=store.reported_quarantine)
         known = store.done_keys("archs")

@@ -134,6 +134,16 @@ class Store:
         listing.parts.sort()
         return listing
 
+    def remove_temporaries(self) -> int:
+        """Delete half-written files a killed writer left (`.tmp-*`); only the lock holder may call this."""
+        removed = 0
+        for table in SCHEMAS:
+            for info in self.filesystem.get_file_info(pafs.FileSelector(self.path(table), allow_not_found=True)):
+                if info.base_name.startswith(".tmp-"):
+                    self.filesystem.delete_file(info.path)
+                    removed += 1
+        return removed
+
     def _has_footer(self, info: pafs.FileInfo) -> bool:
         if info.size is not None and info.size < 12:
             return False

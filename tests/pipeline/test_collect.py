@@ -126,7 +126,7 @@ def run_cli(arguments: list[str], **kwargs) -> subprocess.Popen:
 def wait_for_fragments(folder: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if len(list(folder.glob("*/*.parquet"))) >= count:
+        if len(list(folder.glob("*/[!.]*.parquet"))) >= count:
             return
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.1)
@@ -142,7 +142,7 @@ def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_da
     wait_for_fragments(store_dir, 1 + 3, first)  # the archs batch and three task records
     first.send_signal(signal.SIGKILL)
     first.wait()
-    before = {path: path.read_bytes() for path in store_dir.glob("[tp]*/*.parquet")}
+    before = {path: path.read_bytes() for path in store_dir.glob("[tp]*/[!.]*.parquet")}
     assert before
 
     second = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
@@ -152,6 +152,7 @@ def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_da
     assert f"{recorded} already recorded, {8 - recorded} to run" in output
     for path, content in before.items():  # nothing that was written is lost or rewritten
         assert path.read_bytes() == content
+    assert not list(store_dir.rglob(".tmp-*"))  # what the killed driver was half-way through writing is gone
     assert_one_record_per_task(Store(store_dir), Sweep.from_dict(values))
 
     third = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])

@@ -207,3 +207,14 @@ def test_wide_view_asks_which_recipe_when_there_are_several(tmp_path):
     with pytest.raises(StoreError, match="several recipes: r1 \\(smoke\\), r2 \\(smoke\\)"):
         wide(store)
     assert wide(store, recipe_id="r2")["val_top1"].tolist() == [70.0]
+
+
+def test_half_written_files_of_a_killed_writer_are_removed_by_the_next_lock_holder(tmp_path):
+    store = Store(tmp_path)
+    store.write("profile", [profile_row(0)])
+    leftover = tmp_path / "profile" / ".tmp-0123.parquet"
+    leftover.write_bytes(b"PAR1 half")
+    assert store.done_keys("profile") == {profile_row(0)["task_key"]}  # never listed as a record
+    with store.lock("next driver"):
+        assert store.remove_temporaries() == 1
+    assert not leftover.exists() and len(list((tmp_path / "profile").iterdir())) == 1
