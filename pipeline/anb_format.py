@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 REFERENCE_TARGETS = (
     "val_top1",
@@ -47,12 +48,15 @@ def iter_anb_records(path: str | Path) -> Iterator[AnbRecord]:
         for file in files:
             yield AnbRecord(file.name, _parse(file.read_bytes(), str(file)))
     elif path.is_file() and tarfile.is_tarfile(path):
+        contents = []  # read in archive order (a gzip stream cannot seek back cheaply), then sort
         with tarfile.open(path) as archive:
-            members = [m for m in archive.getmembers() if m.isfile() and _RECORD_NAME.search(m.name)]
-            for member in sorted(members, key=lambda m: _sort_key(m.name)):
-                handle = archive.extractfile(member)
-                assert handle is not None
-                yield AnbRecord(Path(member.name).name, _parse(handle.read(), f"{path}:{member.name}"))
+            for member in archive:
+                if member.isfile() and _RECORD_NAME.search(member.name):
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    contents.append((member.name, handle.read()))
+        for name, raw in sorted(contents, key=lambda item: _sort_key(item[0])):
+            yield AnbRecord(Path(name).name, _parse(raw, f"{path}:{name}"))
     else:
         raise AnbFormatError(f"{path} is neither a folder of result_N.json files nor a tar archive of them")
 
@@ -65,3 +69,88 @@ def _parse(raw: bytes, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or "architecture" not in data:
         raise AnbFormatError(f"{where}: not an Accel-NASBench record (no 'architecture')")
     return data
+
+
+# --- records <-> store rows ---
+REFERENCE_RECIPE_ID = "anb-reference"  # the reference's proxified ImageNet training, as published
+REFERENCE_SOURCE = "Accel-NASBench (arXiv 2404.08005), Apache-2.0"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[str, list[dict[str, Any]]]:
+    """Store rows (`archs`, `train`, `profile`) from reference records. A repeated architecture keeps
+    every training (as seeds 0, 1, ...) and its first measurements; missing values stay missing."""
+    from pipeline.records import arch_row, now, task_key
+    from search_space import Architecture, SpaceError
+
+    tables: dict[str, list[dict[str, Any]]] = {"archs": [], "train": [], "profile": []}
+    seen: dict[str, int] = {}
+    when = now()
+    for record in records:
+        try:
+            architecture = Architecture.from_reference(record.data["architecture"])
+        except SpaceError as error:
+            raise AnbFormatError(f"{record.name}: {error}") from None
+        arch_id = architecture.arch_id
+        repeat = seen.get(arch_id, 0)
+        seen[arch_id] = repeat + 1
+        provenance = {"host": None, "started_at": None, "finished_at": when, "code_version": code_version, "attempts": None}
+        if repeat == 0:
+            tables["archs"].append(arch_row(architecture))
+        metrics = record.data.get("metrics") or {}
+        top1 = _number(metrics.get("val_top1"))
+        tables["train"].append({
+            "task_key": task_key(arch_id, "train", f"{REFERENCE_RECIPE_ID}-s{repeat}"), "arch_id": arch_id, "recipe_id": REFERENCE_RECIPE_ID,
+            "recipe_name": "anb-proxy (reference)", "seed": repeat, "status": "ok" if top1 is not None else "failed",
+            "val_top1": top1, "val_top5": _number(metrics.get("val_top5")), "top1_convention": "best_of_validated", "curve": [],
+            "random_weight_top1": None, "train_time_s": _number(metrics.get("train_time")), "device_name": None, "device_count": None,
+            "peak_memory_bytes": None, "error": None if top1 is not None else f"{record.name}: no val_top1", **provenance,
+        })
+        if repeat:
+            continue
+        performance = record.data.get("platform_perf") or {}
+        for device in sorted({name.split("_", 1)[1] for name in performance}):
+            latency = performance.get(f"latency_{device}") or {}
+            throughput = performance.get(f"throughput_{device}") or {}
+            reported = [kind for kind, values in (("latency", latency), ("throughput", throughput)) if values]
+            values = {
+                "latency_ms_mean": _number(latency.get("latency_mean")), "latency_ms_std": _number(latency.get("latency_std")),
+                "throughput_ips": _number(throughput.get("throughput_mean")), "throughput_ips_std": _number(throughput.get("throughput_std")),
+            }
+            ok = any(values[k] is not None for k in ("latency_ms_mean", "throughput_ips"))
+            tables["profile"].append({
+                "task_key": task_key(arch_id, "profile", f"reference-{device}"), "arch_id": arch_id, "target": device,
+                "target_id": f"reference-{device}", "backend": "reference", "device": device, "batch": None, "precision": None,
+                "threads": None, "reported": reported, "status": "ok" if ok else "failed", "latency_ms_median": None, "latency_ms_p90": None,
+                "n": None, **values, "samples_ms": [], "build_time_s": None, "other_load": None,
+                "environment": json.dumps({"source": REFERENCE_SOURCE, "record": record.name}), "error": None if ok else f"{record.name}: no values", **provenance,
+            })
+    return tables
+
+
+def records_from_wide(frame) -> list[dict[str, Any]]:
+    """The wide view (one row per architecture) as reference records; absent values are left out."""
+    import pandas as pd
+
+    records = []
+    for row in frame.to_dict("records"):
+        def value(name: str) -> float | None:
+            item = row.get(name)
+            return None if item is None or pd.isna(item) else float(item)
+
+        performance = {}
+        for column in sorted(c for c in frame.columns if c.startswith(("latency_", "throughput_")) and not c.endswith("_std")):
+            kind = column.split("_", 1)[0]
+            if value(column) is not None:
+                performance[column] = {f"{kind}_mean": value(column), f"{kind}_std": value(f"{column}_std")}
+        architecture = {f"block{i}_{f}": (bool(row[f"block{i}_{f}"]) if f == "se" else int(row[f"block{i}_{f}"])) for i in range(7) for f in ("e", "k", "l", "se")}
+        records.append({
+            "architecture": architecture,
+            "metrics": {"val_top1": value("val_top1"), "val_top5": value("val_top5"), "train_time": value("train_time_s")},
+            "model_info": {"macs": int(row["macs"]) / 1e6, "params": int(row["params"]) / 1e6},
+            "platform_perf": performance,
+        })
+    return records

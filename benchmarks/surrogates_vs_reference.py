@@ -1,0 +1,93 @@
+"""Our surrogates against the reference's tuned XGBoost surrogates, on the shared Accel-NASBench records.
+
+Both sides see the same split (by arch_id hash: 70% train, 10% validation, 20% held-out test) of the
+3,576 distinct architectures. Reference: its tuned hyperparameters per target
+(`../shared/data/anb/reference_xgb_hparams.json`), its encoding (the index of each choice, in
+ConfigSpace order), raw targets, early stopping on the validation split. Ours: `accelbench fit`'s
+defaults (candidates chosen on validation, 5-member ensemble). Goal: better test Kendall tau on all 9.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(os.environ.get("ACCELBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+RECORDS = SHARED / "data" / "anb" / "anb_dataset_dev.tar.gz"
+HPARAMS = SHARED / "data" / "anb" / "reference_xgb_hparams.json"
+
+
+def reference_frame():
+    """The shared records through the real path: import into a store, read the wide view."""
+    from pipeline.anb_format import iter_anb_records, rows_from_records
+    from pipeline.store import Store
+    from pipeline.views import wide
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(folder)
+        for table, rows in rows_from_records(iter_anb_records(RECORDS), "benchmark").items():
+            store.write(table, rows)
+        return wide(store)
+
+
+def reference_encoding(frame) -> np.ndarray:
+    from search_space.configspace import to_configspace
+
+    space = to_configspace()
+    columns = []
+    for name in space.keys():
+        choices = list(space[name].choices)
+        columns.append([choices.index(bool(v) if name.endswith("_se") else int(v)) for v in frame[name]])
+    return np.array(columns, dtype=float).T
+
+
+def reference_predictions(frame, target: str, split: np.ndarray, parameters: dict) -> np.ndarray:
+    import xgboost
+
+    x, y = reference_encoding(frame), frame[target].to_numpy(dtype=float)
+    known = np.isfinite(y)
+    train, validation, test = (known & (split == name) for name in ("train", "validation", "test"))
+    values = {k: v for k, v in parameters.items() if k not in ("num_rounds", "early_stopping_rounds")}
+    values.update(objective="reg:squarederror", nthread=2, seed=0)
+    booster = xgboost.train(values, xgboost.DMatrix(x[train], label=y[train]), parameters["num_rounds"],
+                            evals=[(xgboost.DMatrix(x[validation], label=y[validation]), "val")],
+                            early_stopping_rounds=parameters["early_stopping_rounds"], verbose_eval=False)
+    return booster.predict(xgboost.DMatrix(x[test]), iteration_range=(0, booster.best_iteration + 1)), y[test]
+
+
+def main() -> None:
+    from pipeline.anb_format import REFERENCE_TARGETS
+    from surrogate.fit import FitSettings, fit_all, split_of
+    from surrogate.metrics import evaluate
+
+    frame = reference_frame()
+    settings = FitSettings()
+    split = split_of(frame["arch_id"], settings)
+    hyperparameters = json.loads(HPARAMS.read_text())["targets"]
+    started = time.perf_counter()
+    ours = {fit.target: fit for fit in fit_all(frame, list(REFERENCE_TARGETS), settings, log=io.StringIO())}
+    our_seconds = time.perf_counter() - started
+    print(f"{len(frame)} architectures; test split {int((split == 'test').sum())}; ours fitted in {our_seconds:.0f} s")
+    print(f"{'target':<18} {'reference tau':>13} {'ours tau':>9} {'ratio':>6}  {'ref R²':>7} {'our R²':>7}  ours")
+    wins = 0
+    for target in REFERENCE_TARGETS:
+        predicted, measured = reference_predictions(frame, target, split, hyperparameters[target])
+        reference = evaluate(measured, predicted)
+        fit = ours[target]
+        assert len(fit.test_measured) == len(measured)
+        win = fit.test["kendall_tau"] > reference["kendall_tau"]
+        wins += win
+        print(f"{target:<18} {reference['kendall_tau']:>13.4f} {fit.test['kendall_tau']:>9.4f} {fit.test['kendall_tau'] / reference['kendall_tau']:>6.3f}  "
+              f"{reference['r2']:>7.4f} {fit.test['r2']:>7.4f}  {fit.model}/{fit.transform}{'' if win else '  <- reference better'}")
+    print(f"ours ranks better on {wins} of {len(REFERENCE_TARGETS)} targets")
+
+
+if __name__ == "__main__":
+    main()

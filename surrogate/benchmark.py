@@ -1,0 +1,41 @@
+"""The query API: `Benchmark.load(DIR).query(architectures)` -> `<target>_mean` and `<target>_std`.
+
+DIR is the output of `accelbench fit` or a release (whose manifest is verified before anything is read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from surrogate import saved
+from surrogate.features import features
+from surrogate.manifest import MANIFEST, verify_or_raise
+
+
+class Benchmark:
+    def __init__(self, targets: dict[str, saved.LoadedTarget], source: Path) -> None:
+        self.targets = targets
+        self.source = source
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Benchmark":
+        folder = Path(folder)
+        if (folder / MANIFEST).is_file():
+            verify_or_raise(folder)
+            return cls(saved.load(folder / "surrogates"), folder)
+        return cls(saved.load(folder), folder)
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self.targets)
+
+    def query(self, architectures, targets: list[str] | None = None) -> pd.DataFrame:
+        """One row per architecture (a DataFrame of reference keys, `Architecture`s or dicts of reference keys)."""
+        x = features(architectures)
+        columns = {}
+        for name in targets or self.target_names:
+            if name not in self.targets:
+                raise saved.SurrogateError(f"target {name!r} is not in {self.source}; it has {', '.join(self.targets)}")
+            columns[f"{name}_mean"], columns[f"{name}_std"] = self.targets[name].predict(x)
+        return pd.DataFrame(columns)

@@ -1,0 +1,131 @@
+"""Fit a surrogate per target: try every (model, transform) candidate on a validation split, keep the
+best by Kendall tau, refit it as an ensemble, and report on a held-out test split.
+
+Splits come from each architecture's id (a hash), so they are the same on every machine, in every
+run, and an architecture keeps its split as the store grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+
+from surrogate.features import features
+from surrogate.metrics import evaluate
+from surrogate.models import MODELS, Model, SurrogateError, get_model
+
+TRANSFORMS = ("none", "log")
+
+
+def forward(transform: str, y: np.ndarray) -> np.ndarray:
+    return np.log(y) if transform == "log" else y
+
+
+def inverse(transform: str, y: np.ndarray) -> np.ndarray:
+    return np.exp(y) if transform == "log" else y
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    models: tuple[str, ...] = ("xgboost", "lightgbm", "linear")  # random_forest on request: slower, never chosen on the shared records
+    transforms: tuple[str, ...] = TRANSFORMS
+    members: int = 5
+    seed: int = 0
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in self.models:
+            get_model(name)
+        unknown = sorted(set(self.transforms) - set(TRANSFORMS))
+        if unknown:
+            raise SurrogateError(f"transforms {unknown} are unknown; choices are {', '.join(TRANSFORMS)}")
+        if self.members < 1:
+            raise SurrogateError(f"members={self.members} is not allowed; it must be >= 1")
+        if not (0 < self.test_fraction and 0 < self.validation_fraction and self.test_fraction + self.validation_fraction < 0.9):
+            raise SurrogateError("test_fraction and validation_fraction must be positive and leave most rows for training")
+
+
+def split_of(arch_ids: pd.Series, settings: FitSettings) -> np.ndarray:
+    """'test', 'validation' or 'train' per architecture, from the first 8 hex digits of sha256(arch_id)."""
+    fractions = np.array([int(hashlib.sha256(a.encode()).hexdigest()[:8], 16) / 2**32 for a in arch_ids])
+    return np.where(fractions < settings.test_fraction, "test", np.where(fractions < settings.test_fraction + settings.validation_fraction, "validation", "train"))
+
+
+@dataclass
+class TargetFit:
+    target: str
+    model: str
+    transform: str
+    members: list[Model]
+    validation: dict[str, float]  # candidate "model/transform" -> validation Kendall tau
+    test: dict[str, float]
+    rows: dict[str, int]
+    test_measured: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    test_predicted: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ensemble_predict(self.members, self.transform, x)
+
+
+def ensemble_predict(members: list[Model], transform: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    predictions = np.stack([inverse(transform, member.predict(x)) for member in members])
+    return predictions.mean(axis=0), predictions.std(axis=0)
+
+
+def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool) -> Model:
+    model = get_model(model_name)()
+    if bootstrap:  # the linear model has no randomness of its own: members see resampled rows
+        rows = np.random.default_rng(seed).integers(0, len(y), len(y))
+        x, y = x[rows], y[rows]
+    model.fit(x, forward(transform, y), x_val, forward(transform, y_val), seed)
+    return model
+
+
+def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, settings: FitSettings, log: TextIO) -> TargetFit:
+    known = np.isfinite(y)
+    parts = {name: known & (split == name) for name in ("train", "validation", "test")}
+    if min(parts[name].sum() for name in parts) < 5:
+        raise SurrogateError(f"{target}: too few measured architectures to fit ({ {k: int(v.sum()) for k, v in parts.items()} } in train/validation/test)")
+    x_train, y_train = x[parts["train"]], y[parts["train"]]
+    x_val, y_val = x[parts["validation"]], y[parts["validation"]]
+    transforms = [t for t in settings.transforms if t == "none" or (y[known] > 0).all()]
+    scores: dict[str, float] = {}
+    best = None
+    for model_name in settings.models:
+        for transform in transforms:
+            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False)
+            metrics = evaluate(y_val, inverse(transform, model.predict(x_val)))
+            scores[f"{model_name}/{transform}"] = metrics["kendall_tau"]
+            key = (metrics["kendall_tau"], metrics["r2"])
+            if best is None or key > best[0]:
+                best = (key, model_name, transform)
+    _, model_name, transform = best
+    members = [
+        fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed + index, bootstrap=model_name == "linear" and settings.members > 1)
+        for index in range(settings.members)
+    ]
+    predicted, _ = ensemble_predict(members, transform, x[parts["test"]])
+    test = evaluate(y[parts["test"]], predicted)
+    print(f"  {target}: {model_name}/{transform} (validation tau {best[0][0]:.3f}); test tau {test['kendall_tau']:.3f}, R² {test['r2']:.3f}", file=log, flush=True)
+    rows = {name: int(mask.sum()) for name, mask in parts.items()}
+    return TargetFit(target, model_name, transform, members, scores, test, rows, y[parts["test"]], predicted)
+
+
+def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = FitSettings(), log: TextIO | None = None) -> list[TargetFit]:
+    log = log or sys.stderr
+    missing = [t for t in targets if t not in frame.columns]
+    if missing:
+        raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'latency_', 'throughput_')))}")
+    x = features(frame)
+    split = split_of(frame["arch_id"], settings)
+    return [fit_target(target, x, frame[target].to_numpy(dtype=float), split, settings, log) for target in targets]
+
+
+def settings_dict(settings: FitSettings) -> dict:
+    return asdict(settings)

@@ -1,0 +1,21 @@
+"""The registry of surrogate models: one file each, one small interface (`base.Model`)."""
+
+from __future__ import annotations
+
+from surrogate.models.base import Model, SurrogateError
+from surrogate.models.lightgbm import LightGbmModel
+from surrogate.models.linear import LinearModel
+from surrogate.models.random_forest import RandomForestModel
+from surrogate.models.xgboost import XgboostModel
+
+MODELS: dict[str, type[Model]] = {model.name: model for model in (XgboostModel, LightGbmModel, RandomForestModel, LinearModel)}
+
+
+def get_model(name: str) -> type[Model]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise SurrogateError(f"model={name!r} is unknown; choices are {', '.join(MODELS)}") from None
+
+
+__all__ = ["MODELS", "Model", "SurrogateError", "get_model"]

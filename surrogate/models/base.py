@@ -1,0 +1,32 @@
+"""The interface every surrogate model implements, one model per file.
+
+`fit` gets a validation split for early stopping; `save` writes the library's own non-pickle format
+(JSON, UBJ or text) and returns the file name; `load` reads it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+THREADS = 2  # fixed, so that fits are reproducible bit for bit
+
+
+class SurrogateError(ValueError):
+    """A surrogate request that cannot be served (unknown model or target, bad or tampered files)."""
+
+
+class Model(Protocol):
+    name: str
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    def save(self, path_stem: Path) -> str:
+        """Write the model to `path_stem` + the format's suffix; return the file name."""
+        ...
+
+    @classmethod
+    def load(cls, path: Path) -> "Model": ...

@@ -1,0 +1,54 @@
+"""Gradient-boosted trees (LightGBM, deterministic mode), early-stopped on the validation split; saved as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from surrogate.models.base import THREADS
+
+PARAMETERS = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 8,
+    "max_depth": 3,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 5.0,
+    "num_threads": THREADS,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+ROUNDS, EARLY_STOPPING = 20000, 200
+
+
+class LightGbmModel:
+    name = "lightgbm"
+
+    def __init__(self, booster=None) -> None:
+        self.booster = booster
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
+        import lightgbm
+
+        train = lightgbm.Dataset(x, label=y, params={"verbose": -1})
+        validation = lightgbm.Dataset(x_val, label=y_val, reference=train)
+        self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x, num_iteration=self.booster.best_iteration or None, num_threads=THREADS)
+
+    def save(self, path_stem: Path) -> str:
+        path = path_stem.with_suffix(".txt")
+        path.write_text(self.booster.model_to_string(num_iteration=self.booster.best_iteration or None))
+        return path.name
+
+    @classmethod
+    def load(cls, path: Path) -> "LightGbmModel":
+        import lightgbm
+
+        return cls(lightgbm.Booster(model_str=path.read_text()))

@@ -1,0 +1,68 @@
+"""An explainable linear model (in the spirit of FOX-NAS's multivariate regression): one coefficient per
+choice of each stage (one-hot, the smallest choice as reference) and per derived feature, ridge-fitted
+with the penalty chosen on the validation split; saved as JSON with every coefficient named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from surrogate.features import CHOICE_COLUMNS, feature_names
+from search_space import get_space
+
+PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def _choices(column: str) -> tuple:
+    space = get_space("anb")
+    stage, field = int(column[5]), column.split("_")[1]
+    return {"e": space.expansion_choices, "k": space.kernel_choices, "l": space.layer_choices[stage], "se": (0, 1)}[field]
+
+
+def design_names() -> list[str]:
+    one_hot = [f"{column}={choice}" for column in CHOICE_COLUMNS for choice in _choices(column)[1:]]
+    return one_hot + feature_names()[len(CHOICE_COLUMNS) :]
+
+
+def design(x: np.ndarray) -> np.ndarray:
+    columns = [(x[:, index] == choice).astype(float) for index, column in enumerate(CHOICE_COLUMNS) for choice in _choices(column)[1:]]
+    return np.column_stack(columns + [x[:, len(CHOICE_COLUMNS) :]])
+
+
+class LinearModel:
+    name = "linear"
+
+    def __init__(self, coefficients: dict[str, float] | None = None, intercept: float = 0.0, means=None, scales=None, penalty: float = 0.0) -> None:
+        self.coefficients = coefficients or {}
+        self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
+        matrix = design(x)
+        self.means, self.scales = matrix.mean(axis=0), np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
+        standard = (matrix - self.means) / self.scales
+        best = None
+        for penalty in PENALTIES:
+            weights = np.linalg.solve(standard.T @ standard + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (y - y.mean()))
+            error = np.mean(((design(x_val) - self.means) / self.scales @ weights + y.mean() - y_val) ** 2)
+            if best is None or error < best[0]:
+                best = (error, penalty, weights)
+        _, self.penalty, weights = best
+        # coefficients in the features' own units, so that each one reads as "per unit of this feature"
+        raw = weights / self.scales
+        self.coefficients = dict(zip(design_names(), map(float, raw)))
+        self.intercept = float(y.mean() - raw @ self.means)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return design(x) @ np.array([self.coefficients[name] for name in design_names()]) + self.intercept
+
+    def save(self, path_stem: Path) -> str:
+        path = path_stem.with_suffix(".json")
+        path.write_text(json.dumps({"intercept": self.intercept, "penalty": self.penalty, "coefficients": self.coefficients}, indent=1) + "\n")
+        return path.name
+
+    @classmethod
+    def load(cls, path: Path) -> "LinearModel":
+        values = json.loads(path.read_text())
+        return cls(values["coefficients"], values["intercept"], penalty=values["penalty"])
