@@ -25,7 +25,7 @@ def save(fits: list[TargetFit], folder: Path, settings: FitSettings) -> None:
         files = [f"models/{fit.target}/{member.save(folder / 'models' / fit.target / f'member{index}')}" for index, member in enumerate(fit.members)]
         targets[fit.target] = {"model": fit.model, "transform": fit.transform, "members": files, "validation_kendall_tau": fit.validation, "test": fit.test, "rows": fit.rows}
     index = {"format": FORMAT, "features": feature_names(), "settings": asdict(settings), "targets": targets}
-    (folder / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    (folder / INDEX).write_text(json.dumps(index, indent=1) + "\n")  # targets keep the order they were fitted in
 
 
 class LoadedTarget:

@@ -9,11 +9,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from workflows import cmd_collect, cmd_profile, cmd_space, cmd_train
+from workflows import cmd_anb, cmd_collect, cmd_profile, cmd_release, cmd_space, cmd_surrogate, cmd_train
 from workflows.errors import UsageError
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile, cmd_collect]
+COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile, cmd_collect, cmd_anb, cmd_surrogate, cmd_release]
 
 
 USER_ERRORS = [
@@ -24,6 +24,8 @@ USER_ERRORS = [
     ("pipeline.sweep", "ConfigError"),
     ("pipeline.store", "StoreError"),
     ("pipeline.records", "RecordError"),
+    ("pipeline.anb_format", "AnbFormatError"),
+    ("surrogate.models.base", "SurrogateError"),
 ]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 
 def json_lines(rows: Iterable[dict[str, Any]]) -> str:
@@ -36,3 +38,20 @@ def emit(text: str, output: str | Path | None) -> None:
         sys.stdout.flush()
     else:
         write_text_atomic(output, text)
+
+
+@contextmanager
+def staged_folder(path: str | Path, replace: bool) -> Iterator[Path]:
+    """A folder that appears whole or not at all: filled under a temporary name, then renamed into place."""
+    path = Path(path)
+    if path.exists() and not replace:
+        raise FileExistsError(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        os.rename(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,25 @@
+"""The metrics table of a fit: CSV for machines, Markdown for people."""
+
+from __future__ import annotations
+
+from surrogate.fit import TargetFit
+from surrogate.metrics import METRICS
+
+COLUMNS = ["target", "model", "transform", *METRICS, "train_rows", "validation_rows", "test_rows"]
+
+
+def metrics_rows(fits: list[TargetFit]) -> list[list]:
+    return [[fit.target, fit.model, fit.transform, *(fit.test[m] for m in METRICS), fit.rows["train"], fit.rows["validation"], fit.rows["test"]] for fit in fits]
+
+
+def metrics_csv(fits: list[TargetFit]) -> str:
+    lines = [",".join(COLUMNS)]
+    for row in metrics_rows(fits):
+        lines.append(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def metrics_markdown(fits: list[TargetFit]) -> str:
+    header = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+    body = "".join("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |\n" for row in metrics_rows(fits))
+    return header + body

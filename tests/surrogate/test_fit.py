@@ -1,0 +1,71 @@
+"""Fitting: choice on validation, ensembles with spread, stable splits, deterministic files, the query API."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from search_space import sample
+from surrogate import saved
+from surrogate.benchmark import Benchmark
+from surrogate.features import features
+from surrogate.fit import FitSettings, fit_all, split_of
+from surrogate.models import SurrogateError
+
+
+def test_fit_reports_held_out_metrics_and_ensemble_spread(small_fit):
+    fits, settings, frame = small_fit
+    by_target = {fit.target: fit for fit in fits}
+    assert by_target["val_top1"].test["kendall_tau"] > 0.75
+    assert by_target["throughput_a100"].test["kendall_tau"] > 0.85
+    for fit in fits:
+        assert set(fit.validation) <= {f"{m}/{t}" for m in settings.models for t in settings.transforms}
+        assert fit.validation[f"{fit.model}/{fit.transform}"] == max(fit.validation.values())
+        _, std = fit.predict(features(frame.iloc[:50]))
+        assert (std > 0).any()
+        assert fit.rows["test"] + fit.rows["validation"] + fit.rows["train"] <= len(frame)
+
+
+def test_splits_depend_on_the_architecture_only():
+    ids = pd.Series([a.arch_id for a in sample(2000, 4)])
+    settings = FitSettings()
+    first = split_of(ids, settings)
+    shuffled = split_of(ids[::-1].reset_index(drop=True), settings)[::-1]
+    assert (first == shuffled).all()
+    assert 0.15 < (first == "test").mean() < 0.25 and 0.06 < (first == "validation").mean() < 0.14
+
+
+def test_saved_surrogates_load_and_query_identically_and_files_are_byte_stable(small_fit, tmp_path):
+    fits, settings, frame = small_fit
+    saved.save(fits, tmp_path / "a", settings)
+    saved.save(fits, tmp_path / "b", settings)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+
+    benchmark = Benchmark.load(tmp_path / "a")
+    architectures = sample(30, 11)
+    result = benchmark.query(architectures)
+    assert list(result.columns) == ["val_top1_mean", "val_top1_std", "throughput_a100_mean", "throughput_a100_std"]
+    assert len(result) == 30 and result.notna().all().all()
+    expected_mean, _ = {fit.target: fit for fit in fits}["val_top1"].predict(features(architectures))
+    assert np.allclose(result["val_top1_mean"], expected_mean)
+    frame_result = benchmark.query(pd.DataFrame([a.to_reference() for a in architectures]), ["val_top1"])
+    assert np.allclose(frame_result["val_top1_mean"], result["val_top1_mean"])
+    with pytest.raises(SurrogateError, match="target 'latency_x' is not in"):
+        benchmark.query(architectures, ["latency_x"])
+
+
+def test_refitting_gives_the_same_models(small_fit):
+    fits, settings, frame = small_fit
+    again = fit_all(frame, ["val_top1"], settings, log=io.StringIO())[0]
+    first = {fit.target: fit for fit in fits}["val_top1"]
+    assert np.array_equal(again.test_predicted, first.test_predicted)
+
+
+def test_unknown_target_is_named(small_fit):
+    _, settings, frame = small_fit
+    with pytest.raises(SurrogateError, match="targets latency_moon are not in the records"):
+        fit_all(frame, ["latency_moon"], settings)

@@ -1,0 +1,111 @@
+"""import-anb, export-anb, fit, query, release and verify through the CLI, on 600 reference records."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from search_space import Architecture, sample
+from workflows.cli import main
+
+FIT = ["--targets", "val_top1", "latency_vck190", "--models", "xgboost", "linear", "--members", "2"]
+
+
+@pytest.fixture(scope="module")
+def record_folder(anb_records, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("records")
+    for record in anb_records[:600]:
+        (folder / record.name).write_text(json.dumps(record.data))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def store(record_folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "anb"
+    assert main(["import-anb", str(record_folder), "--store", str(path)]) == 0
+    return path
+
+
+def close(a, b) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12))
+
+
+def test_export_writes_back_what_was_imported(record_folder, store, tmp_path):
+    assert main(["export-anb", str(store), str(tmp_path / "out")]) == 0
+    arch_id = lambda record: Architecture.from_reference(record["architecture"]).arch_id  # noqa: E731
+    exported = {arch_id(r): r for r in (json.loads(p.read_text()) for p in (tmp_path / "out").glob("result_*.json"))}
+    originals = [json.loads(p.read_text()) for p in sorted(record_folder.glob("result_*.json"))]
+    repeats = Counter(arch_id(r) for r in originals)
+    assert set(exported) == set(repeats)
+    for original in originals:
+        back = exported[arch_id(original)]
+        assert math.isclose(back["model_info"]["params"], original["model_info"]["params"], abs_tol=5e-7)
+        if repeats[arch_id(original)] == 1:  # a repeated architecture keeps its first measurements and averages its trainings
+            assert close(back["metrics"]["val_top1"], original["metrics"]["val_top1"])
+            for name, values in original["platform_perf"].items():
+                for key, value in values.items():
+                    assert close(back["platform_perf"].get(name, {}).get(key), value), (name, key)
+
+
+def test_import_of_a_bad_record_exits_2_and_writes_nothing(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "result_1.json").write_text(json.dumps({"architecture": {"block0_e": 5}}))
+    assert main(["import-anb", str(folder), "--store", str(tmp_path / "store")]) == 2
+    assert "result_1.json" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+
+
+def test_fit_then_query_writes_mean_and_std_for_every_target(store, tmp_path, capsys):
+    assert main(["fit", "--store", str(store), "--out", str(tmp_path / "fit"), *FIT]) == 0
+    table = capsys.readouterr().out
+    assert "| val_top1 |" in table and "kendall_tau" in table
+    assert (tmp_path / "fit" / "predicted_vs_measured.png").read_bytes().startswith(b"\x89PNG")
+    metrics = pd.read_csv(tmp_path / "fit" / "metrics.csv")
+    assert list(metrics["target"]) == ["val_top1", "latency_vck190"] and (metrics["kendall_tau"] > 0.6).all()
+
+    assert main(["space", "sample", "--n", "7", "--seed", "5"]) == 0
+    (tmp_path / "q.jsonl").write_text(capsys.readouterr().out)
+    for suffix in ("csv", "parquet"):
+        output = tmp_path / f"q.{suffix}"
+        assert main(["query", "--surrogates", str(tmp_path / "fit"), "--input", str(tmp_path / "q.jsonl"), "--output", str(output)]) == 0
+        frame = pd.read_csv(output) if suffix == "csv" else pd.read_parquet(output)
+        assert len(frame) == 7 and {"arch_id", "block0_e", "val_top1_mean", "val_top1_std", "latency_vck190_mean", "latency_vck190_std"} <= set(frame.columns)
+    assert main(["query", "--surrogates", str(tmp_path / "fit"), "--input", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "q.xlsx")]) == 2
+
+
+def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_path, capsys):
+    for out in ("a", "b"):
+        assert main(["release", "--store", str(store), "--name", "anb-dev", "--version", "1.0", "--out", str(tmp_path / out), *FIT]) == 0
+    first, second = tmp_path / "a" / "anb-dev-1.0", tmp_path / "b" / "anb-dev-1.0"
+    files = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    assert {"manifest.json", "configspace.json", "records/archs.parquet", "records/train.parquet", "records/profile.parquet",
+            "surrogates/surrogates.json", "report/README.md", "report/predicted_vs_measured.png"} <= set(files)
+    assert files == sorted(p.relative_to(second).as_posix() for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["counts"]["archs"]["rows"] == 592 and manifest["counts"]["train"]["statuses"] == {"ok": 600}
+    assert set(manifest["files"]) == set(files) - {"manifest.json"}
+    assert not any(f.endswith((".pkl", ".pickle")) for f in files)
+
+    assert main(["verify", str(first)]) == 0
+    assert main(["release", "--store", str(store), "--name", "anb-dev", "--version", "1.0", "--out", str(tmp_path / "a"), *FIT]) == 2  # never overwritten
+    capsys.readouterr()
+
+    from surrogate.benchmark import Benchmark
+    from surrogate.models import SurrogateError
+
+    assert len(Benchmark.load(first).query(sample(3, 0))) == 3  # an intact release loads
+    victim = first / "surrogates" / "models" / "val_top1" / "member1.ubj"
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    assert main(["verify", str(first)]) == 1
+    assert "surrogates/models/val_top1/member1.ubj: sha256 differs" in capsys.readouterr().err
+    with pytest.raises(SurrogateError, match="member1.ubj"):
+        Benchmark.load(first)
+    (second / "configspace.json").unlink()
+    assert main(["verify", str(second)]) == 1
+    assert "configspace.json: missing" in capsys.readouterr().err

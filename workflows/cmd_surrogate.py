@@ -1,0 +1,84 @@
+"""`accelbench fit | query`: surrogates from a store, and predictions for any architectures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", nargs="+", help="result columns to fit (default: every one the store has)")
+    parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear; also random_forest)")
+    parser.add_argument("--members", type=int, default=5, help="ensemble members per target (mean and std)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
+
+
+def fit_settings(arguments: argparse.Namespace):
+    from surrogate.fit import FitSettings
+
+    values = {"members": arguments.members, "seed": arguments.seed}
+    if arguments.models:
+        values["models"] = tuple(arguments.models)
+    return FitSettings(**values)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("fit", help="fit a surrogate per target; metrics table and predicted-vs-measured plot")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--out", required=True, help="folder to write (replaced whole)")
+    add_fit_options(parser)
+    parser.set_defaults(handler=fit_command)
+
+    parser = commands.add_parser("query", help="predict every target (mean and std) for architectures")
+    parser.add_argument("--surrogates", required=True, help="a `fit` output or a release folder")
+    parser.add_argument("--input", required=True, help="JSON lines of architectures (reference keys)")
+    parser.add_argument("--output", required=True, help="FILE.csv or FILE.parquet")
+    parser.add_argument("--targets", nargs="+")
+    parser.set_defaults(handler=query_command)
+
+
+def fit_command(arguments: argparse.Namespace) -> None:
+    from workflows.cmd_collect import open_existing_store
+    from workflows.output import staged_folder
+    from workflows.surrogates import fit_store, print_metrics, write_fit
+
+    settings = fit_settings(arguments)
+    store = open_existing_store(arguments.store)
+    fits, _ = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
+    with staged_folder(arguments.out, replace=True) as folder:
+        write_fit(fits, settings, folder)
+    print_metrics(fits)
+    print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")
+
+
+def query_command(arguments: argparse.Namespace) -> None:
+    import time
+
+    import pandas as pd
+
+    from search_space.jsonl import read_architectures
+    from surrogate.benchmark import Benchmark
+    from workflows.errors import UsageError
+    from workflows.output import write_text_atomic
+
+    suffix = Path(arguments.output).suffix
+    if suffix not in (".csv", ".parquet"):
+        raise UsageError(f"--output {arguments.output}: the suffix must be .csv or .parquet")
+    benchmark = Benchmark.load(arguments.surrogates)
+    architectures = read_architectures(arguments.input)
+    frame = pd.DataFrame([a.to_reference() for a in architectures])
+    started = time.perf_counter()
+    predictions = benchmark.query(frame, arguments.targets)
+    elapsed = time.perf_counter() - started
+    result = pd.concat([pd.DataFrame({"arch_id": [a.arch_id for a in architectures]}), frame, predictions], axis=1)
+    if suffix == ".csv":
+        write_text_atomic(arguments.output, result.to_csv(index=False))
+    else:
+        import io
+
+        buffer = io.BytesIO()
+        result.to_parquet(buffer, index=False)
+        write_text_atomic(arguments.output, buffer.getvalue())
+    print(f"{len(result)} architectures x {len(predictions.columns) // 2} targets in {elapsed:.3f} s -> {arguments.output}", file=sys.stderr)

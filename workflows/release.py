@@ -1,0 +1,68 @@
+"""Benchmark releases: `DIR/<name>-<version>/` holding the compacted records, the surrogates, the
+search space, a report and `manifest.json` (sha256 of every file, configs, code version, counts).
+
+Everything is a function of the store's records and the fit settings: no timestamps, no host names,
+sorted rows, fixed seeds and thread counts, so the same inputs regenerate byte-identical files."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import TextIO
+
+import pyarrow.parquet as pq
+
+from pipeline.records import SCHEMAS
+from pipeline.store import Store, status_counts
+from surrogate.fit import FitSettings
+from surrogate.manifest import MANIFEST, file_hashes
+from workflows.errors import UsageError
+
+FORMAT = 1
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def release_folder(out: str | Path, name: str, version: str) -> Path:
+    for label, value in (("--name", name), ("--version", version)):
+        if not NAME_PATTERN.fullmatch(value):
+            raise UsageError(f"{label} {value!r} is not allowed; use letters, digits, '.', '_' and '-'")
+    return Path(out) / f"{name}-{version}"
+
+
+def write_release(store: Store, name: str, version: str, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, folder: Path, log: TextIO) -> dict:
+    from pipeline.run import code_version
+    from search_space.configspace import configspace_json
+    from surrogate.report import metrics_csv, metrics_markdown
+    from workflows.surrogates import fit_store, write_fit
+
+    counts = {}
+    (folder / "records").mkdir(parents=True)
+    for table in SCHEMAS:
+        arrow = store.read(table).sort_by("task_key")
+        pq.write_table(arrow, folder / "records" / f"{table}.parquet", compression="zstd")
+        counts[table] = {"rows": arrow.num_rows, **({"statuses": status_counts(arrow)} if "status" in arrow.column_names else {})}
+    fits, frame = fit_store(store, settings, targets, recipe_id, log)
+    write_fit(fits, settings, folder / "surrogates")
+    (folder / "configspace.json").write_text(configspace_json())
+    report = folder / "report"
+    report.mkdir()
+    for source in ("metrics.csv", "predicted_vs_measured.png"):
+        (report / source).write_bytes((folder / "surrogates" / source).read_bytes())
+    (report / "README.md").write_text(
+        f"# {name} {version}\n\n{len(frame)} architectures; surrogates for {len(fits)} targets, scored on a held-out test split.\n\n"
+        f"{metrics_markdown(fits)}\n![predicted vs measured](predicted_vs_measured.png)\n"
+    )
+    sweeps = {path.stem: json.loads(path.read_text()) for path in sorted(Path(store.root, "_sweeps").glob("*.json"))} if store.local else {}
+    manifest = {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "code_version": code_version(),
+        "counts": counts,
+        "configs": {"fit": {**settings.__dict__, "models": list(settings.models), "transforms": list(settings.transforms)}, "targets": [f.target for f in fits], "recipe_id": recipe_id, "sweeps": sweeps},
+        "files": file_hashes(folder),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
