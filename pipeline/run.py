@@ -8,6 +8,7 @@ recorded as failed with the reason; an architecture's own failure is a record th
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,8 +79,27 @@ def ray_resources(resources: dict[str, float], default_cpus: float) -> dict[str,
     return options
 
 
-def missing_resources(needed: dict[str, float], cluster: dict[str, float]) -> list[str]:
-    return [f"{name}={amount:g} (cluster has {cluster.get(name, 0):g})" for name, amount in needed.items() if amount > 0 and cluster.get(name, 0) < amount]
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def describe(error: BaseException) -> str:
+    """An error in one line: its type and first line, and the root cause (the traceback's last line)."""
+    lines = [line.strip() for line in ANSI_ESCAPE.sub("", str(error)).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    head = f"{type(error).__name__}: {lines[0][:200]}"
+    return head if len(lines) == 1 else f"{head} ... {lines[-1][:300]}"
+
+
+def unplaceable(needed: dict[str, float], nodes: list[dict[str, float]]) -> str | None:
+    """Why no single node can run a task needing `needed` (None when one can)."""
+    needed = {name: amount for name, amount in needed.items() if amount > 0}
+    if any(all(node.get(name, 0) >= amount for name, amount in needed.items()) for node in nodes):
+        return None
+    most = {name: max((node.get(name, 0) for node in nodes), default=0) for name in needed}
+    wanted = ", ".join(f"{name}={amount:g}" for name, amount in needed.items())
+    best = ", ".join(f"{name}={amount:g}" for name, amount in most.items())
+    return f"no node of the Ray cluster offers {wanted} together (the most any node has: {best}); start one with ray start --resources"
 
 
 class Driver:
@@ -97,7 +117,7 @@ class Driver:
         self.actors: list[Any] = []
         self.idle_actors: list[Any] = []
         self.models_per_actor: Counter[Any] = Counter()
-        cluster = ray.cluster_resources()
+        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
         self.unavailable_reason: dict[str, str] = {}
         if sweep.training:
             self.recipe = sweep_recipe(sweep).to_dict()
@@ -105,14 +125,14 @@ class Driver:
             if sweep.training.device == "cuda" and not needed["GPU"]:
                 needed["GPU"] = 1
             self.train_options = {"num_cpus": needed["CPU"], "num_gpus": needed["GPU"], "max_restarts": -1, "max_task_retries": 0}
-            missing = missing_resources(needed, cluster)
-            if missing:
-                self.unavailable_reason["train"] = f"no node of the Ray cluster offers {', '.join(missing)}"
+            reason = unplaceable(needed, nodes)
+            if reason:
+                self.unavailable_reason["train"] = reason
         if sweep.profiling:
             for spec in sweep.profiling.targets:
-                missing = missing_resources(spec.resources, cluster)
-                if missing:
-                    self.unavailable_reason[spec.name] = f"no node of the Ray cluster offers {', '.join(missing)}; start one with ray start --resources"
+                reason = unplaceable({"CPU": spec.threads, **spec.resources}, nodes)
+                if reason:
+                    self.unavailable_reason[spec.name] = reason
             for task in self.profile_queue:
                 if self.needs_onnx(task):
                     self.exports_left[self.export_key(task)] += 1
@@ -200,22 +220,28 @@ class Driver:
                 print(f"  {task.stage} {task.architecture.arch_id}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
                 (self.train_queue if task.table == "train" else self.profile_queue).appendleft(task)
                 return
-            row = self.failure_row(task, f"worker died {self.attempts[task.key]} times; last: {type(error).__name__}: {str(error)[:300]}")
+            row = self.failure_row(task, f"worker died {self.attempts[task.key]} times; last: {describe(error)}")
         except RayTaskError as error:  # a bug, or the export this task depended on failed
-            row = self.failure_row(task, f"{type(error.cause).__name__ if error.cause else 'error'}: {str(error.cause or error)[:500]}")
+            row = self.failure_row(task, describe(error.cause or error))
+            self.release(actor)
         else:
-            if actor is not None:
-                self.models_per_actor[actor] += 1
-                if self.models_per_actor[actor] >= self.sweep.training.recycle_after:
-                    self.retire(actor)
-                else:
-                    self.idle_actors.append(actor)
+            self.release(actor)
         if task.table == "profile" and self.needs_onnx(task):
             key = self.export_key(task)
             self.exports_left[key] -= 1
             if self.exports_left[key] == 0:
                 self.exports.pop(key, None)  # drops the last reference: the object store frees the ONNX bytes
         self.record(task, row)
+
+    def release(self, actor: Any) -> None:
+        """An actor whose call came back: idle again, or recycled after `recycle_after` models."""
+        if actor is None:
+            return
+        self.models_per_actor[actor] += 1
+        if self.models_per_actor[actor] >= self.sweep.training.recycle_after:
+            self.retire(actor)
+        else:
+            self.idle_actors.append(actor)
 
     def retire(self, actor: Any) -> None:
         ray.kill(actor, no_restart=True)
@@ -243,11 +269,9 @@ class Driver:
         self.progress.maybe_show(force=True)
 
     def stop(self) -> None:
-        for ref in list(self.in_flight):
-            try:
-                ray.cancel(ref, force=True)
-            except (TypeError, ValueError):  # actor calls cannot be force-cancelled; killing the actor stops them
-                pass
+        """Stop the training actors; the driver's other tasks end with it (Ray ends a driver's
+        non-detached work when it disconnects). Force-cancelling tasks here tripped a Ray internal
+        check (task_manager.cc "Tried to complete task that was not pending") and aborted the driver."""
         for actor in list(self.actors):
             ray.kill(actor, no_restart=True)
 

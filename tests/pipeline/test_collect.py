@@ -187,3 +187,15 @@ def test_interrupted_driver_stops_cleanly_and_truncated_fragment_is_redone(ray_c
     store = Store(store_dir)
     assert Counter(status for _, status in keys_and_statuses(store, "profile")) == {"ok": 3}
     assert_one_record_per_task(store, Sweep.from_dict(values))
+
+
+def test_training_that_cannot_start_is_recorded_failed_and_profiling_goes_on(ray_cluster, tmp_path):
+    """The actor cannot open its dataset: each training is retried, then recorded with the reason."""
+    values = sweep_values(tmp_path / "no-such-dataset", tmp_path / "onnx", sample=1)
+    values["scheduling"]["max_retries"] = 1
+    store = Store(tmp_path / "store")
+    collect(Sweep.from_dict(values), store, stream=io.StringIO())
+    train = store.read("train").to_pylist()
+    assert [row["status"] for row in train] == ["failed"] and train[0]["attempts"] == 2
+    assert "worker died 2 times" in train[0]["error"] and "no-such-dataset" in train[0]["error"]
+    assert [row["status"] for row in store.read("profile").to_pylist()] == ["ok"]
