@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from workflows.output import write_text_atomic
 
 SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
+REPORT_FOLDER = "_report"  # learning curves and Pareto fronts, redrawn after each collect
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -23,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("status", help="counts per table and status, failures with reasons, what is left")
     parser.add_argument("store")
     parser.add_argument("--failures", type=int, default=20, help="how many failure reasons to list")
+    parser.add_argument("--plots", metavar="DIR", help="also draw learning curves and Pareto fronts into DIR")
     parser.set_defaults(handler=status_command)
 
     parser = commands.add_parser("compact", help="rewrite each table's fragments into one file, keeping every record once")
@@ -52,6 +55,11 @@ def collect_command(arguments: argparse.Namespace) -> int:
             write_text_atomic(f"{store.root}/{SWEEPS_FOLDER}/{sweep.name}.json", json.dumps(sweep.to_dict(), indent=1))
         summary = collect(sweep, store, arguments.address, tuple(arguments.retry))
     print_summary(store, file=sys.stdout)
+    if store.local and summary.ran:
+        from workflows.store_plots import write_store_plots
+
+        plots = write_store_plots(store, Path(store.root) / REPORT_FOLDER)
+        print(f"plots: {', '.join(str(p) for p in plots)}" if plots else "", file=sys.stdout)
     return 130 if summary.interrupted else 0
 
 
@@ -76,11 +84,26 @@ def print_summary(store, file=sys.stdout) -> None:
         print(f"{stage:<{width}}  " + "  ".join(f"{counts.get(s, 0):>11}" for s in statuses), file=file)
     archs = store.read("archs", ["task_key"]).num_rows
     print(f"{archs} architectures in {store.uri}", file=file)
+    if 0 < archs <= SHOW_RESULTS_UP_TO:
+        print_results(store, file)
+
+
+SHOW_RESULTS_UP_TO = 20  # architectures; a larger store is summarised by counts only
+
+
+def print_results(store, file) -> None:
+    from pipeline.store import StoreError
+    from pipeline.views import result_columns, wide
+
+    try:
+        frame = wide(store)
+    except StoreError:  # several recipes: `fit --recipe-id` chooses; counts are enough here
+        return
+    columns = ["compact", "params", *result_columns(frame)]
+    print("\n" + frame[columns].to_string(index=False, float_format=lambda value: f"{value:.2f}"), file=file)
 
 
 def status_command(arguments: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from pipeline.plan import make_plan
     from pipeline.sweep import Sweep
 
@@ -106,6 +129,11 @@ def status_command(arguments: argparse.Namespace) -> None:
         sweep = Sweep.from_dict(_drop_nones(json.loads(path.read_text())), source=str(path))
         plan = make_plan(sweep, store)
         print(f"\nsweep {sweep.name}: {plan.done}/{plan.total} tasks recorded, {len(plan.todo)} left")
+    if arguments.plots:
+        from workflows.store_plots import write_store_plots
+
+        for path in write_store_plots(store, Path(arguments.plots)):
+            print(f"plot: {path}")
 
 
 def _drop_nones(values):

@@ -154,6 +154,7 @@ def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_da
         assert path.read_bytes() == content
     assert not list(store_dir.rglob(".tmp-*"))  # what the killed driver was half-way through writing is gone
     assert_one_record_per_task(Store(store_dir), Sweep.from_dict(values))
+    assert {p.name for p in (store_dir / "_report").iterdir()} == {"learning_curves.png", "pareto_latency_cpu.png"}
 
     third = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
     output, _ = third.communicate(timeout=120)
