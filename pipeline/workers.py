@@ -38,9 +38,6 @@ class TrainingWorker:
         result = train(Architecture.from_json(architecture_json), Recipe.from_dict(recipe), self.data, self.device, seed, memory_budget_bytes)
         return train_row(result.to_dict(), started, code_version, attempts)
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 def export_onnx_bytes(architecture_json: str, resolution: int, cache: str | None) -> bytes:
     """The architecture's ONNX file, exported once and shared by all its targets through the object store."""
