@@ -109,3 +109,26 @@ def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_pat
     (second / "configspace.json").unlink()
     assert main(["verify", str(second)]) == 1
     assert "configspace.json: missing" in capsys.readouterr().err
+
+
+def test_fit_and_query_run_without_torch(store, tmp_path):
+    """The surrogate side needs the records only: with torch made unimportable, fit and query still work."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'torchvision', 'timm'):\n"
+        "            raise ImportError(f'{name} is blocked in this test')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from workflows.cli import main\n"
+        f"assert main(['fit', '--store', {str(store)!r}, '--out', {str(tmp_path / 'fit')!r}, '--targets', 'throughput_a100', '--models', 'linear', '--members', '1']) == 0\n"
+        "from search_space import sample\nfrom surrogate.benchmark import Benchmark\n"
+        f"print(len(Benchmark.load({str(tmp_path / 'fit')!r}).query(sample(5, 1))))\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("5")
