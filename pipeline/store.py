@@ -202,9 +202,6 @@ class Store:
                 self.quarantine(table, path, f"unreadable: {error}")
         return pa.concat_tables(tables) if tables else (schema.empty_table().select(columns) if columns else schema.empty_table())
 
-    def counts(self) -> dict[str, int]:
-        return {table: self.read(table, ["task_key"]).num_rows for table in SCHEMAS}
-
     # --- compaction ---
     def compact(self, table: str) -> tuple[int, int]:
         """Rewrite all of a table's files as one part (rows sorted by key); returns (files before, rows).

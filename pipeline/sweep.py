@@ -6,8 +6,6 @@ error names the field (`training.recipe`), the value and what is allowed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,10 +83,6 @@ class Sweep:
     training: TrainingStage | None = None
     profiling: ProfilingStage | None = None
     scheduling: Scheduling = Scheduling()
-
-    @property
-    def sweep_id(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

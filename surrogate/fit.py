@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 
 from surrogate.features import features
 from surrogate.metrics import evaluate
-from surrogate.models import MODELS, Model, SurrogateError, get_model
+from surrogate.models import Model, SurrogateError, get_model
 
 TRANSFORMS = ("none", "log")
 
@@ -126,6 +126,3 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
     split = split_of(frame["arch_id"], settings)
     return [fit_target(target, x, frame[target].to_numpy(dtype=float), split, settings, log) for target in targets]
 
-
-def settings_dict(settings: FitSettings) -> dict:
-    return asdict(settings)

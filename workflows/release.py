@@ -6,7 +6,6 @@ sorted rows, fixed seeds and thread counts, so the same inputs regenerate byte-i
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
@@ -34,7 +33,7 @@ def release_folder(out: str | Path, name: str, version: str) -> Path:
 def write_release(store: Store, name: str, version: str, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, folder: Path, log: TextIO) -> dict:
     from pipeline.run import code_version
     from search_space.configspace import configspace_json
-    from surrogate.report import metrics_csv, metrics_markdown
+    from surrogate.report import metrics_markdown
     from workflows.surrogates import fit_store, write_fit
 
     counts = {}
