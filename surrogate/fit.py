@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -124,5 +125,11 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
         raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'latency_', 'throughput_')))}")
     x = features(frame)
     split = split_of(frame["arch_id"], settings)
-    return [fit_target(target, x, frame[target].to_numpy(dtype=float), split, settings, log) for target in targets]
+    fits = []
+    started = time.perf_counter()
+    for number, target in enumerate(targets, start=1):
+        fits.append(fit_target(target, x, frame[target].to_numpy(dtype=float), split, settings, log))
+        elapsed = time.perf_counter() - started
+        print(f"  [{number}/{len(targets)} targets, {elapsed:.0f} s, ETA {elapsed / number * (len(targets) - number):.0f} s]", file=log, flush=True)
+    return fits
 

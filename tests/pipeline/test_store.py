@@ -218,3 +218,17 @@ def test_half_written_files_of_a_killed_writer_are_removed_by_the_next_lock_hold
     with store.lock("next driver"):
         assert store.remove_temporaries() == 1
     assert not leftover.exists() and len(list((tmp_path / "profile").iterdir())) == 1
+
+
+def test_a_store_behind_a_pyarrow_filesystem_uri_works_the_same(tmp_path):
+    """Object stores are reached through pyarrow's filesystems; its in-memory one stands in here."""
+    store = Store("mock:///sweep")
+    assert not store.local
+    store.write("profile", [profile_row(0)])
+    store.write("profile", [profile_row(1)])
+    with store.filesystem.open_output_stream(store.path("profile", f"{ARCHS[2].arch_id}.cpuid.parquet")) as sink:
+        sink.write(b"PAR1 truncated")
+    assert store.done_keys("profile") == {profile_row(0)["task_key"], profile_row(1)["task_key"]}
+    assert len(store.reported_quarantine) == 1
+    assert store.compact("profile") == (2, 2)
+    assert sorted(row["arch_id"] for row in store.read("profile").to_pylist()) == sorted(a.arch_id for a in ARCHS[:2])
