@@ -63,8 +63,9 @@ def collect_command(arguments: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
-def print_summary(store, file=sys.stdout) -> None:
+def print_summary(store, file=None) -> None:
     """Per stage and status, the records the store holds."""
+    file = file or sys.stdout
     from pipeline.store import status_counts
 
     rows = []

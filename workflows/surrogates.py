@@ -28,5 +28,5 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")
 
 
-def print_metrics(fits: list[TargetFit], file: TextIO = sys.stdout) -> None:
-    print(metrics_markdown(fits), file=file, end="")
+def print_metrics(fits: list[TargetFit], file: TextIO | None = None) -> None:
+    print(metrics_markdown(fits), file=file or sys.stdout, end="")

@@ -132,3 +132,27 @@ def test_fit_and_query_run_without_torch(store, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("5")
+
+
+def test_status_and_compact_report_and_keep_every_record(store, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    from pipeline.store import Store
+
+    for index in range(3):  # a few task fragments beside the imported batches
+        row = Store(copy).read("profile").slice(index, 1).to_pylist()[0]
+        Store(copy).write("profile", [{**row, "task_key": row["task_key"] + f"-extra{index}"}])
+    before = {table: Store(copy).read(table, ["task_key"]).num_rows for table in ("archs", "train", "profile")}
+
+    assert main(["status", str(copy), "--plots", str(tmp_path / "plots")]) == 0
+    out = capsys.readouterr().out
+    assert "train (anb-proxy (reference))" in out and "592 architectures" in out
+    assert (tmp_path / "plots" / "pareto_latency_zcu102.png").exists()
+
+    assert main(["compact", str(copy)]) == 0
+    assert "profile: 4 files -> 1" in capsys.readouterr().out
+    after = {table: Store(copy).read(table, ["task_key"]).num_rows for table in ("archs", "train", "profile")}
+    assert after == before
+    assert all(len(list((copy / table).glob("*.parquet"))) == 1 for table in ("archs", "train", "profile"))
