@@ -135,6 +135,8 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
     """The wide view (one row per architecture) as reference records; absent values are left out."""
     import pandas as pd
 
+    from search_space import ANB, Architecture
+
     records = []
     for row in frame.to_dict("records"):
         def value(name: str) -> float | None:
@@ -146,9 +148,8 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
             kind = column.split("_", 1)[0]
             if value(column) is not None:
                 performance[column] = {f"{kind}_mean": value(column), f"{kind}_std": value(f"{column}_std")}
-        architecture = {f"block{i}_{f}": (bool(row[f"block{i}_{f}"]) if f == "se" else int(row[f"block{i}_{f}"])) for i in range(7) for f in ("e", "k", "l", "se")}
         records.append({
-            "architecture": architecture,
+            "architecture": Architecture.from_reference({key: row[key] for key in ANB.reference_keys}).to_reference(),
             "metrics": {"val_top1": value("val_top1"), "val_top5": value("val_top5"), "train_time": value("train_time_s")},
             "model_info": {"macs": int(row["macs"]) / 1e6, "params": int(row["params"]) / 1e6},
             "platform_perf": performance,

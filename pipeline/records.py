@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from search_space import Architecture, count_macs, count_params
+from search_space import ANB, Architecture, count_macs, count_params
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable")
@@ -24,15 +24,7 @@ class RecordError(ValueError):
 
 
 def _anb_key_fields() -> list[pa.Field]:
-    fields = []
-    for index in range(7):
-        fields += [
-            pa.field(f"block{index}_e", pa.int8(), nullable=False),
-            pa.field(f"block{index}_k", pa.int8(), nullable=False),
-            pa.field(f"block{index}_l", pa.int8(), nullable=False),
-            pa.field(f"block{index}_se", pa.bool_(), nullable=False),
-        ]
-    return fields
+    return [pa.field(key, pa.bool_() if key.endswith("_se") else pa.int8(), nullable=False) for key in ANB.reference_keys]
 
 
 def _provenance_fields() -> list[pa.Field]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.store import Store, StoreError
+from search_space import ANB
 
-ARCH_COLUMNS = ["arch_id", "space", "compact"] + [f"block{i}_{f}" for i in range(7) for f in ("e", "k", "l", "se")] + ["params", "macs"]
+ARCH_COLUMNS = ["arch_id", "space", "compact", *ANB.reference_keys, "params", "macs"]
 
 
 def result_columns(frame: pd.DataFrame) -> list[str]:

@@ -70,7 +70,7 @@ class Architecture:
         if not isinstance(keys, Mapping):
             raise SpaceError(f"expected a mapping of block{{i}}_{{e,k,l,se}} keys, got {type(keys).__name__}")
         definition = get_space(space)
-        expected = {f"block{i}_{field}" for i in range(definition.num_stages) for field in _FIELDS}
+        expected = set(definition.reference_keys)
         missing = sorted(expected - keys.keys())
         unknown = sorted(set(keys) - expected)
         if missing:

@@ -44,6 +44,16 @@ class SearchSpace:
         )
 
     @property
+    def reference_keys(self) -> tuple[str, ...]:
+        """The reference's flat keys, `block{i}_{e,k,l,se}`, stage by stage."""
+        return tuple(f"block{stage}_{field}" for stage in range(self.num_stages) for field in ("e", "k", "l", "se"))
+
+    def choices_of(self, key: str) -> tuple:
+        """The allowed values of one reference key, e.g. `block5_l` -> (1, 2, 3, 4)."""
+        stage, field = int(key[len("block") : key.index("_")]), key.split("_", 1)[1]
+        return {"e": self.expansion_choices, "k": self.kernel_choices, "l": self.layer_choices[stage], "se": self.se_choices}[field]
+
+    @property
     def size(self) -> int:
         """The number of distinct architectures in the space."""
         return math.prod(self.stage_size(stage) for stage in range(self.num_stages))

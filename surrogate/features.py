@@ -14,17 +14,17 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from search_space import Architecture, Stage, SpaceError, count_macs, count_params, get_space
+from search_space import ANB, Architecture, Stage, SpaceError, count_macs, count_params
 
 FIELDS = ("e", "k", "l", "se")
-STAGES = 7
-CHOICE_COLUMNS = [f"block{i}_{field}" for i in range(STAGES) for field in FIELDS]
+STAGES = ANB.num_stages
+CHOICE_COLUMNS = list(ANB.reference_keys)
 
 
 @lru_cache(maxsize=1)
 def stage_tables() -> tuple[np.ndarray, np.ndarray, int, int]:
     """(params[stage, e, k, l, se], macs[...], base_params, base_macs) indexed by the choice values."""
-    space = get_space("anb")
+    space = ANB
     base = [Stage(space.expansion_choices[0], space.kernel_choices[0], space.layer_choices[i][0], False) for i in range(STAGES)]
     base_architecture = Architecture(tuple(base))
     base_params, base_macs = count_params(base_architecture), count_macs(base_architecture)
@@ -61,9 +61,8 @@ def encode(architectures: pd.DataFrame | Iterable[Architecture] | Iterable[Mappi
 
 
 def _checked_column(name: str, values: np.ndarray) -> np.ndarray:
-    space = get_space("anb")
-    stage, field = int(name[5]), name.split("_")[1]
-    allowed = {"e": space.expansion_choices, "k": space.kernel_choices, "l": space.layer_choices[stage], "se": (False, True)}[field]
+    field = name.split("_")[1]
+    allowed = ANB.choices_of(name)
     if values.dtype == object:  # from Python values: a bool is not a number, a number is not a bool
         ok = np.array([isinstance(v, (bool, np.bool_)) if field == "se" else (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v in allowed) for v in values], dtype=bool)
     elif field == "se":

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from search_space import ANB
 from surrogate.features import CHOICE_COLUMNS, feature_names
-from search_space import get_space
 
 PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 def _choices(column: str) -> tuple:
-    space = get_space("anb")
-    stage, field = int(column[5]), column.split("_")[1]
-    return {"e": space.expansion_choices, "k": space.kernel_choices, "l": space.layer_choices[stage], "se": (0, 1)}[field]
+    """Numeric choices, the first being the reference level (squeeze-excite: off = 0, on = 1)."""
+    return (0, 1) if column.endswith("_se") else ANB.choices_of(column)
 
 
 def design_names() -> list[str]:
