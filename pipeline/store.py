@@ -32,6 +32,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.atomic import TEMPORARY_PREFIX, atomic_output
 from pipeline.records import SCHEMAS, schema_of, to_table
 
 PARQUET_MAGIC = b"PAR1"
@@ -102,16 +103,8 @@ class Store:
             with self.filesystem.open_output_stream(final) as sink:
                 pq.write_table(arrow, sink, compression="zstd")
             return final
-        temporary = f"{folder}/.tmp-{uuid.uuid4().hex}.parquet"
-        try:
-            with open(temporary, "wb") as handle:
-                pq.write_table(arrow, handle, compression="zstd")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_output(final) as handle:
+            pq.write_table(arrow, handle, compression="zstd")
         return final
 
     # --- listing and resume ---
@@ -139,7 +132,7 @@ class Store:
         removed = 0
         for table in SCHEMAS:
             for info in self.filesystem.get_file_info(pafs.FileSelector(self.path(table), allow_not_found=True)):
-                if info.base_name.startswith(".tmp-"):
+                if info.base_name.startswith(TEMPORARY_PREFIX):
                     self.filesystem.delete_file(info.path)
                     removed += 1
         return removed

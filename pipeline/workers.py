@@ -6,12 +6,12 @@ them raises for an architecture's own failure: those come back as records with a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from pipeline.atomic import write_bytes_atomic
 from pipeline.records import now, profile_row, train_row
 
 
@@ -71,13 +71,6 @@ def profile_target(architecture_json: str, target: dict[str, Any], report: tuple
 
 export_task = ray.remote(export_onnx_bytes)
 profile_task = ray.remote(profile_target)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def onnx_cache(cache: str | None) -> Path:

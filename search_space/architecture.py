@@ -19,7 +19,6 @@ import numpy
 
 from search_space.space import SearchSpace, SpaceError, get_space
 
-_FIELDS = ("e", "k", "l", "se")
 _STAGE_PATTERN = re.compile(r"e(\d+)k(\d+)l(\d+)(se)?")
 
 
