@@ -7,6 +7,7 @@ recorded as failed with the reason; an architecture's own failure is a record th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,7 +24,8 @@ from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 from pipeline.plan import Plan, Task, make_plan, sweep_recipe
 from pipeline.progress import Progress
 from pipeline.records import arch_row
-from pipeline.store import Store
+from pipeline.atomic import write_bytes_atomic
+from pipeline.store import SWEEPS_FOLDER, Store
 from pipeline.sweep import Sweep
 from pipeline import workers
 
@@ -281,6 +283,8 @@ def collect(sweep: Sweep, store: Store, address: str | None = None, retry: tuple
     stream = stream or sys.stderr
     with store.lock(f"accelbench collect {sweep.name}"):
         store.remove_temporaries()
+        if store.local:
+            write_bytes_atomic(f"{store.root}/{SWEEPS_FOLDER}/{sweep.name}.json", json.dumps(sweep.to_dict(), indent=1).encode())
         plan = make_plan(sweep, store, retry)
         summary = Summary(planned=len(plan.todo), already_done=plan.done - plan.redo, quarantined=store.reported_quarantine)
         known = store.done_keys("archs")

@@ -38,6 +38,7 @@ from pipeline.records import SCHEMAS, schema_of, to_table
 PARQUET_MAGIC = b"PAR1"
 QUARANTINE = "_quarantine"
 LOCK = "_lock"
+SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
 
 
 class StoreError(RuntimeError):
@@ -136,6 +137,12 @@ class Store:
                     self.filesystem.delete_file(info.path)
                     removed += 1
         return removed
+
+    def saved_sweeps(self) -> dict[str, dict[str, Any]]:
+        """The configs of the sweeps collected into this store, by name (local stores)."""
+        if not self.local:
+            return {}
+        return {path.stem: json.loads(path.read_text()) for path in sorted(Path(self.root, SWEEPS_FOLDER).glob("*.json"))}
 
     def _has_footer(self, info: pafs.FileInfo) -> bool:
         if info.size is not None and info.size < 12:

@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from workflows.output import write_text_atomic
+from pipeline.store import SWEEPS_FOLDER
 
-SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
 REPORT_FOLDER = "_report"  # learning curves and Pareto fronts, redrawn after each collect
 
 
@@ -50,10 +49,7 @@ def collect_command(arguments: argparse.Namespace) -> int:
 
     sweep = load_sweep(arguments.config)
     store = Store(arguments.store or f"runs/{sweep.name}")
-    with store.lock(f"accelbench collect {sweep.name}"):
-        if store.local:
-            write_text_atomic(f"{store.root}/{SWEEPS_FOLDER}/{sweep.name}.json", json.dumps(sweep.to_dict(), indent=1))
-        summary = collect(sweep, store, arguments.address, tuple(arguments.retry))
+    summary = collect(sweep, store, arguments.address, tuple(arguments.retry))
     print_summary(store, file=sys.stdout)
     if store.local and summary.ran:
         from workflows.store_plots import write_store_plots
@@ -126,8 +122,8 @@ def status_command(arguments: argparse.Namespace) -> None:
         print(f"\n{len(entries)} unreadable files were quarantined (their tasks are redone by the next collect):")
         for entry in entries[-10:]:
             print(f"  {entry['file']}: {entry['reason']}")
-    for path in sorted((Path(store.root) / SWEEPS_FOLDER).glob("*.json")) if store.local else []:
-        sweep = Sweep.from_dict(_drop_nones(json.loads(path.read_text())), source=str(path))
+    for name, values in store.saved_sweeps().items():
+        sweep = Sweep.from_dict(_drop_nones(values), source=f"{store.uri}/{SWEEPS_FOLDER}/{name}.json")
         plan = make_plan(sweep, store)
         print(f"\nsweep {sweep.name}: {plan.done}/{plan.total} tasks recorded, {len(plan.todo)} left")
     if arguments.plots:

@@ -53,14 +53,13 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
         f"# {name} {version}\n\n{len(frame)} architectures; surrogates for {len(fits)} targets, scored on a held-out test split.\n\n"
         f"{metrics_markdown(fits)}\n![predicted vs measured](predicted_vs_measured.png)\n"
     )
-    sweeps = {path.stem: json.loads(path.read_text()) for path in sorted(Path(store.root, "_sweeps").glob("*.json"))} if store.local else {}
     manifest = {
         "format": FORMAT,
         "name": name,
         "version": version,
         "code_version": code_version(),
         "counts": counts,
-        "configs": {"fit": {**settings.__dict__, "models": list(settings.models), "transforms": list(settings.transforms)}, "targets": [f.target for f in fits], "recipe_id": recipe_id, "sweeps": sweeps},
+        "configs": {"fit": {**settings.__dict__, "models": list(settings.models), "transforms": list(settings.transforms)}, "targets": [f.target for f in fits], "recipe_id": recipe_id, "sweeps": store.saved_sweeps()},
         "files": file_hashes(folder),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
