@@ -44,7 +44,7 @@ def sweep_tasks(sweep: Sweep, architectures: list[Architecture]) -> list[Task]:
     """In the order they should run: architecture by architecture, training before profiling."""
     tasks = []
     train_configs = [(seed, train_config_id(sweep_recipe_id(sweep), seed)) for seed in sweep.training.seeds] if sweep.training else []
-    targets = [(spec, spec.target().target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
+    targets = [(spec, spec.target.target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
     for architecture in architectures:
         arch_id = architecture.arch_id
         for seed, config_id in train_configs:

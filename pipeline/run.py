@@ -132,7 +132,7 @@ class Driver:
                 self.unavailable_reason["train"] = reason
         if sweep.profiling:
             for spec in sweep.profiling.targets:
-                reason = unplaceable({"CPU": spec.threads, **spec.resources}, nodes)
+                reason = unplaceable({"CPU": spec.target.threads, **spec.resources}, nodes)
                 if reason:
                     self.unavailable_reason[spec.name] = reason
             for task in self.profile_queue:
@@ -142,12 +142,12 @@ class Driver:
     # --- submission ---
     @staticmethod
     def export_key(task: Task) -> tuple[str, int]:
-        return task.architecture.arch_id, int(task.target.options.get("resolution", 224))
+        return task.architecture.arch_id, int(task.target.target.option("resolution", 224))
 
     def needs_onnx(self, task: Task) -> bool:
         from profiling.backends import get_backend
 
-        return get_backend(task.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
+        return get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
 
     def submit_train(self, task: Task, actor: Any) -> None:
         budget = self.sweep.training.memory_budget_gb
@@ -165,12 +165,11 @@ class Driver:
                 export = workers.export_task.options(num_cpus=self.sweep.profiling.export_cpus, max_retries=self.sweep.scheduling.max_retries)
                 self.exports[key] = export.remote(task.architecture.to_json(), key[1], self.sweep.profiling.cache)
             onnx = self.exports[key]
-        options = ray_resources(spec.resources, spec.threads)
+        options = ray_resources(spec.resources, spec.target.threads)
         if options["num_gpus"]:
             options["max_calls"] = 1  # GPU memory leaks across tasks in one worker (ray#29606)
         remote = workers.profile_task.options(max_retries=0, name=f"profile:{spec.name}", **options)
-        target = spec.target().to_dict()
-        ref = remote.remote(task.architecture.to_json(), target, spec.reported, onnx, self.sweep.profiling.cache, self.version, self.attempts[task.key] + 1)
+        ref = remote.remote(task.architecture.to_json(), spec.target.to_dict(), spec.reported, onnx, self.sweep.profiling.cache, self.version, self.attempts[task.key] + 1)
         self.in_flight[ref] = (task, None)
 
     def new_actor(self) -> Any:
@@ -197,7 +196,7 @@ class Driver:
             task = self.profile_queue.popleft()
             reason = self.unavailable_reason.get(task.target.name)
             if reason:
-                self.record(task, workers.unavailable_profile(task.architecture.to_json(), task.target.target().to_dict(), task.target.reported, reason, self.version))
+                self.record(task, workers.unavailable_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, reason, self.version))
             else:
                 self.submit_profile(task)
         self.progress.running = len(self.in_flight)
@@ -254,7 +253,7 @@ class Driver:
     def failure_row(self, task: Task, error: str) -> dict[str, Any]:
         if task.table == "train":
             return workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, "failed", error, self.version, self.attempts[task.key])
-        return workers.failed_profile(task.architecture.to_json(), task.target.target().to_dict(), task.target.reported, error, self.version, self.attempts[task.key])
+        return workers.failed_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, error, self.version, self.attempts[task.key])
 
     # --- the loop ---
     def run(self) -> None:

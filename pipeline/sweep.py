@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.records import REPORTABLE, default_report
+from profiling.protocol import Target, TargetError
 
 
 class ConfigError(ValueError):
@@ -42,24 +43,26 @@ class TrainingStage:
 
 @dataclass(frozen=True)
 class TargetSpec:
-    name: str
-    backend: str
-    batch: int = 1
-    device: str = "cpu"
-    precision: str = "fp32"
-    threads: int = 1
-    options: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, float] = field(default_factory=dict)  # Ray resources of the host that owns the device
-    report: tuple[str, ...] = ()  # results this target gives: latency, throughput (default: by batch)
+    """A target to profile on (its `resources` name the Ray resources of the host that owns the device),
+    and which of its numbers are results: latency, throughput (default: by batch)."""
 
-    def target(self):
-        from profiling.protocol import Target
+    target: Target
+    report: tuple[str, ...] = ()
 
-        return Target(self.name, self.backend, self.batch, self.device, self.precision, self.threads, self.options, self.resources)
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def resources(self) -> dict[str, float]:
+        return dict(self.target.resources)
 
     @property
     def reported(self) -> tuple[str, ...]:
-        return self.report or default_report(self.batch)
+        return self.report or default_report(self.target.batch)
+
+    def to_config(self) -> dict[str, Any]:
+        return {**self.target.to_dict(), "report": list(self.report)}
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,11 @@ class Sweep:
     scheduling: Scheduling = Scheduling()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config form (what `from_dict` reads back)."""
+        values = asdict(self)
+        if self.profiling:
+            values["profiling"]["targets"] = [spec.to_config() for spec in self.profiling.targets]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> "Sweep":
@@ -192,9 +199,8 @@ def _parse_training(values: Any, source: str) -> TrainingStage:
 
 def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
     from profiling.backends import BACKENDS
-    from profiling.protocol import TargetError
 
-    _check_keys(values, set(TargetSpec.__dataclass_fields__), where, source)
+    _check_keys(values, {*Target.__dataclass_fields__, "report"}, where, source)
     name = _string(values, "name", where, source, None)
     if name is None:
         raise ConfigError(f"{source}: {where}.name is missing")
@@ -207,24 +213,23 @@ def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
     for resource, amount in values.get("resources", {}).items():
         if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
             raise ConfigError(f"{source}: {where}.resources.{resource}={amount!r} is not allowed; it must be a number >= 0")
-    spec = TargetSpec(
-        name=name,
-        backend=_string(values, "backend", where, source, None, tuple(BACKENDS)) or "",
-        batch=values.get("batch", 1),
-        device=values.get("device", "cpu"),
-        precision=values.get("precision", "fp32"),
-        threads=values.get("threads", 1),
-        options=dict(values.get("options", {})),
-        resources={key: float(amount) for key, amount in values.get("resources", {}).items()},
-        report=tuple(report),
-    )
-    if not spec.backend:
+    backend = _string(values, "backend", where, source, None, tuple(BACKENDS))
+    if backend is None:
         raise ConfigError(f"{source}: {where}.backend is missing; choices are {', '.join(BACKENDS)}")
     try:
-        spec.target()
+        target = Target(
+            name=name,
+            backend=backend,
+            batch=values.get("batch", 1),
+            device=values.get("device", "cpu"),
+            precision=values.get("precision", "fp32"),
+            threads=values.get("threads", 1),
+            options=dict(values.get("options", {})),
+            resources={key: float(amount) for key, amount in values.get("resources", {}).items()},
+        )
     except TargetError as error:
         raise ConfigError(f"{source}: {where}: {error}") from None
-    return spec
+    return TargetSpec(target, tuple(report))
 
 
 def _parse_profiling(values: Any, source: str) -> ProfilingStage:
