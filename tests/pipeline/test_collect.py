@@ -123,6 +123,13 @@ def run_cli(arguments: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "workflows.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+def collect_command(tmp_path: Path, values: dict, address: str) -> list[str]:
+    """`accelbench collect` arguments for `values` written as a TOML config, into tmp_path/store."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(to_toml(values))
+    return ["collect", str(config), "--store", str(tmp_path / "store"), "--address", address]
+
+
 def wait_for_fragments(folder: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -134,18 +141,17 @@ def wait_for_fragments(folder: Path, count: int, process: subprocess.Popen, time
 
 
 def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_data, tmp_path):
-    config = tmp_path / "tiny.toml"
     values = sweep_values(tiny_data, tmp_path / "onnx", sample=4)
-    config.write_text(to_toml(values))
+    command = collect_command(tmp_path, values, ray_cluster)
     store_dir = tmp_path / "store"
-    first = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    first = run_cli(command)
     wait_for_fragments(store_dir, 1 + 3, first)  # the archs batch and three task records
     first.send_signal(signal.SIGKILL)
     first.wait()
     before = {path: path.read_bytes() for path in store_dir.glob("[tp]*/[!.]*.parquet")}
     assert before
 
-    second = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    second = run_cli(command)
     output, _ = second.communicate(timeout=300)
     assert second.returncode == 0, output
     recorded = len(before)
@@ -156,17 +162,16 @@ def test_driver_killed_then_rerun_runs_only_what_is_missing(ray_cluster, tiny_da
     assert_one_record_per_task(Store(store_dir), Sweep.from_dict(values))
     assert {p.name for p in (store_dir / "_report").iterdir()} == {"learning_curves.png", "pareto_latency_cpu.png"}
 
-    third = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    third = run_cli(command)
     output, _ = third.communicate(timeout=120)
     assert third.returncode == 0 and "nothing to do" in output
 
 
 def test_interrupted_driver_stops_cleanly_and_truncated_fragment_is_redone(ray_cluster, tiny_data, tmp_path):
-    config = tmp_path / "tiny.toml"
     values = sweep_values(tiny_data, tmp_path / "onnx", sample=3)
-    config.write_text(to_toml(values))
+    command = collect_command(tmp_path, values, ray_cluster)
     store_dir = tmp_path / "store"
-    first = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    first = run_cli(command)
     wait_for_fragments(store_dir, 1 + 2, first)
     first.send_signal(signal.SIGINT)
     output, _ = first.communicate(timeout=60)
@@ -174,13 +179,13 @@ def test_interrupted_driver_stops_cleanly_and_truncated_fragment_is_redone(ray_c
     assert "interrupted" in output and "run the same command again to resume" in output
     assert not list(store_dir.rglob(".tmp-*")) and not (store_dir / "_lock").exists()
 
-    finished = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    finished = run_cli(command)
     output, _ = finished.communicate(timeout=300)
     assert finished.returncode == 0, output
 
     victim = sorted((store_dir / "profile").glob("*.parquet"))[0]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
-    redo = run_cli(["collect", str(config), "--store", str(store_dir), "--address", ray_cluster])
+    redo = run_cli(command)
     output, _ = redo.communicate(timeout=300)
     assert redo.returncode == 0, output
     assert "quarantined" in output and "5 already recorded, 1 to run" in output
