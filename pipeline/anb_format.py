@@ -6,9 +6,12 @@ import json
 import math
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from search_space.errors import InputError, check_name
 
 REFERENCE_TARGETS = (
     "val_top1",
@@ -25,7 +28,7 @@ REFERENCE_TARGETS = (
 _RECORD_NAME = re.compile(r"result_(\d+)\.json$")
 
 
-class AnbFormatError(ValueError):
+class AnbFormatError(InputError):
     """A file that is not an Accel-NASBench record."""
 
 
@@ -49,12 +52,15 @@ def iter_anb_records(path: str | Path) -> Iterator[AnbRecord]:
             yield AnbRecord(file.name, _parse(file.read_bytes(), str(file)))
     elif path.is_file() and tarfile.is_tarfile(path):
         contents = []  # read in archive order (a gzip stream cannot seek back cheaply), then sort
-        with tarfile.open(path) as archive:
-            for member in archive:
-                if member.isfile() and _RECORD_NAME.search(member.name):
-                    handle = archive.extractfile(member)
-                    assert handle is not None
-                    contents.append((member.name, handle.read()))
+        try:
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    if member.isfile() and _RECORD_NAME.search(member.name):
+                        handle = archive.extractfile(member)
+                        assert handle is not None
+                        contents.append((member.name, handle.read()))
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+            raise AnbFormatError(f"{path}: the archive is damaged or cut short after {len(contents)} records ({error}); download it again") from None
         for name, raw in sorted(contents, key=lambda item: _sort_key(item[0])):
             yield AnbRecord(Path(name).name, _parse(raw, f"{path}:{name}"))
     else:
@@ -64,16 +70,30 @@ def iter_anb_records(path: str | Path) -> Iterator[AnbRecord]:
 def _parse(raw: bytes, where: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise AnbFormatError(f"{where}: not valid JSON ({error.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnbFormatError(f"{where}: not valid JSON ({error})") from None
     if not isinstance(data, dict) or "architecture" not in data:
         raise AnbFormatError(f"{where}: not an Accel-NASBench record (no 'architecture')")
+    for section in ("metrics", "model_info", "platform_perf"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise AnbFormatError(f"{where}: '{section}' must be an object, got {type(data[section]).__name__}")
+    for name, values in (data.get("platform_perf") or {}).items():
+        kind, _, device = name.partition("_")
+        if kind not in ("latency", "throughput") or not device:
+            raise AnbFormatError(f"{where}: platform_perf key {name!r} is not latency_<device> or throughput_<device>")
+        try:
+            check_name(device, f"platform_perf device of {name!r}")
+        except InputError as error:
+            raise AnbFormatError(f"{where}: {error}") from None
+        if values is not None and not isinstance(values, dict):
+            raise AnbFormatError(f"{where}: platform_perf.{name} must be an object like {{\"{kind}_mean\": ..., \"{kind}_std\": ...}}, got {type(values).__name__}")
     return data
 
 
 # --- records <-> store rows ---
 REFERENCE_RECIPE_ID = "anb-reference"  # the reference's proxified ImageNet training, as published
 REFERENCE_SOURCE = "Accel-NASBench (arXiv 2404.08005), Apache-2.0"
+REFERENCE_DATA_ID = "imagenet-ffcv"  # the reference's FFCV copy of ImageNet-1k (train_400_0.50_90.ffcv)
 
 
 def _number(value: Any) -> float | None:
@@ -104,7 +124,7 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
         top1 = _number(metrics.get("val_top1"))
         tables["train"].append({
             "task_key": task_key(arch_id, "train", f"{REFERENCE_RECIPE_ID}-s{repeat}"), "arch_id": arch_id, "recipe_id": REFERENCE_RECIPE_ID,
-            "recipe_name": "anb-proxy (reference)", "seed": repeat, "status": "ok" if top1 is not None else "failed",
+            "recipe_name": "anb-proxy (reference)", "seed": repeat, "data_id": REFERENCE_DATA_ID, "status": "ok" if top1 is not None else "failed",
             "val_top1": top1, "val_top5": _number(metrics.get("val_top5")), "top1_convention": "best_of_validated", "curve": [],
             "random_weight_top1": None, "train_time_s": _number(metrics.get("train_time")), "device_name": None, "device_count": None,
             "peak_memory_bytes": None, "error": None if top1 is not None else f"{record.name}: no val_top1", **provenance,

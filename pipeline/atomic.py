@@ -18,7 +18,11 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{path.name}")
     try:
-        with open(temporary, "wb") as handle:
+        try:
+            handle = open(temporary, "wb")
+        except OSError as error:  # name the file the user asked for, not the temporary one
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -31,6 +31,7 @@ class Plan:
     total: int  # tasks the sweep asks for
     done: int  # of those, already recorded
     redo: int  # recorded, but with a status asked to be retried
+    data_id: str | None = None  # the training dataset's fingerprint, part of training keys
 
 
 def sweep_architectures(sweep: Sweep) -> list[Architecture]:
@@ -40,10 +41,11 @@ def sweep_architectures(sweep: Sweep) -> list[Architecture]:
     return sample(source.sample, source.seed, source.space)
 
 
-def sweep_tasks(sweep: Sweep, architectures: list[Architecture]) -> list[Task]:
-    """In the order they should run: architecture by architecture, training before profiling."""
+def sweep_tasks(sweep: Sweep, architectures: list[Architecture], data_id: str | None) -> list[Task]:
+    """In the order they should run: architecture by architecture, training before profiling.
+    `data_id` (the training dataset's fingerprint) is part of every training task's key."""
     tasks = []
-    train_configs = [(seed, train_config_id(sweep_recipe_id(sweep), seed)) for seed in sweep.training.seeds] if sweep.training else []
+    train_configs = [(seed, train_config_id(sweep_recipe_id(sweep), seed, data_id)) for seed in sweep.training.seeds] if sweep.training else []
     targets = [(spec, spec.target.target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
     for architecture in architectures:
         arch_id = architecture.arch_id
@@ -65,9 +67,9 @@ def sweep_recipe_id(sweep: Sweep) -> str:
     return sweep_recipe(sweep).recipe_id
 
 
-def make_plan(sweep: Sweep, store: Store, retry: tuple[str, ...] = ()) -> Plan:
+def make_plan(sweep: Sweep, store: Store, retry: tuple[str, ...] = (), data_id: str | None = None) -> Plan:
     architectures = sweep_architectures(sweep)
-    tasks = sweep_tasks(sweep, architectures)
+    tasks = sweep_tasks(sweep, architectures, data_id)
     done: set[str] = set()
     redo: set[str] = set()
     for table in {task.table for task in tasks}:
@@ -77,4 +79,4 @@ def make_plan(sweep: Sweep, store: Store, retry: tuple[str, ...] = ()) -> Plan:
             redo |= {key for key, status in zip(statuses.column("task_key").to_pylist(), statuses.column("status").to_pylist()) if status in retry}
     wanted = {task.key for task in tasks}
     todo = tuple(task for task in tasks if task.key not in done or task.key in redo)
-    return Plan(tuple(architectures), todo, len(tasks), len(wanted & done), len(wanted & redo))
+    return Plan(tuple(architectures), todo, len(tasks), len(wanted & done), len(wanted & redo), data_id)

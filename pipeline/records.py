@@ -14,12 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from search_space import ANB, Architecture, count_macs, count_params
+from search_space.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: train rows name their dataset (data_id)
 STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable")
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A row that does not fit its table's schema."""
 
 
@@ -70,6 +71,7 @@ TRAIN = pa.schema(
         pa.field("recipe_id", pa.string(), nullable=False),
         pa.field("recipe_name", pa.string()),
         pa.field("seed", pa.int64(), nullable=False),
+        pa.field("data_id", pa.string()),  # fingerprint of the dataset's file list (training.folders.identify)
         pa.field("status", pa.string(), nullable=False),
         pa.field("val_top1", pa.float64()),
         pa.field("val_top5", pa.float64()),
@@ -126,8 +128,8 @@ def schema_of(table: str) -> pa.Schema:
 
 
 # --- task keys: arch_id/stage/config_id ---
-def train_config_id(recipe_id: str, seed: int) -> str:
-    return f"{recipe_id}-s{seed}"
+def train_config_id(recipe_id: str, seed: int, data_id: str | None = None) -> str:
+    return f"{recipe_id}-d{data_id}-s{seed}" if data_id else f"{recipe_id}-s{seed}"
 
 
 def task_key(arch_id: str, table: str, config_id: str) -> str:
@@ -171,14 +173,15 @@ def arch_row(architecture: Architecture) -> dict[str, Any]:
     }
 
 
-def train_row(result: dict[str, Any], started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
+def train_row(result: dict[str, Any], data_id: str | None, started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
     """A `training.trainer.TrainResult.to_dict()` as a `train` row."""
     values = dict(result)
     error = values.pop("error")
     values["curve"] = [dict(point) for point in values["curve"]]
     return {
-        "task_key": task_key(values["arch_id"], "train", train_config_id(values["recipe_id"], values["seed"])),
+        "task_key": task_key(values["arch_id"], "train", train_config_id(values["recipe_id"], values["seed"], data_id)),
         **values,
+        "data_id": data_id,
         "attempts": attempts,
         **provenance(started_at, error, code_version),
     }

@@ -7,10 +7,10 @@ recorded as failed with the reason; an architecture's own failure is a record th
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter, deque
@@ -24,10 +24,15 @@ from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 from pipeline.plan import Plan, Task, make_plan, sweep_recipe
 from pipeline.progress import Progress
 from pipeline.records import arch_row
-from pipeline.atomic import write_bytes_atomic
-from pipeline.store import SWEEPS_FOLDER, Store
+from pipeline.store import Store
 from pipeline.sweep import Sweep
 from pipeline import workers
+from search_space.errors import InputError
+from training.folders import DataError, DatasetIdentity
+
+class ClusterError(InputError):
+    """A Ray cluster that cannot be reached or used as configured."""
+
 
 WAIT_TIMEOUT_S = 1.0  # ray.wait always with a timeout (ray#44909)
 SYSTEM_FAILURES = (RayActorError, WorkerCrashedError, ray.exceptions.ObjectLostError, ray.exceptions.NodeDiedError)
@@ -104,6 +109,16 @@ def unplaceable(needed: dict[str, float], nodes: list[dict[str, float]]) -> str 
     return f"no node of the Ray cluster offers {wanted} together (the most any node has: {best}); start one with ray start --resources"
 
 
+def alive_node_resources() -> list[dict[str, float]]:
+    return [node["Resources"] for node in ray.nodes() if node["Alive"]]
+
+
+def training_resources(sweep: Sweep) -> dict[str, float]:
+    """What one training worker asks of its host (a CUDA sweep asks for a GPU even if not told so)."""
+    stage = sweep.training
+    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (1 if stage.device == "cuda" else 0)}
+
+
 class Driver:
     def __init__(self, sweep: Sweep, store: Store, plan: Plan, stream: TextIO) -> None:
         self.sweep, self.store, self.plan, self.stream = sweep, store, plan, stream
@@ -119,13 +134,11 @@ class Driver:
         self.actors: list[Any] = []
         self.idle_actors: list[Any] = []
         self.models_per_actor: Counter[Any] = Counter()
-        nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+        nodes = alive_node_resources()
         self.unavailable_reason: dict[str, str] = {}
         if sweep.training:
             self.recipe = sweep_recipe(sweep).to_dict()
-            needed = {"CPU": sweep.training.cpus_per_worker, "GPU": sweep.training.gpus_per_worker}
-            if sweep.training.device == "cuda" and not needed["GPU"]:
-                needed["GPU"] = 1
+            needed = training_resources(sweep)
             self.train_options = {"num_cpus": needed["CPU"], "num_gpus": needed["GPU"], "max_restarts": -1, "max_task_retries": 0}
             reason = unplaceable(needed, nodes)
             if reason:
@@ -152,7 +165,7 @@ class Driver:
     def submit_train(self, task: Task, actor: Any) -> None:
         budget = self.sweep.training.memory_budget_gb
         ref = actor.train.remote(
-            task.architecture.to_json(), self.recipe, task.seed, int(budget * 2**30) if budget else None, self.version, self.attempts[task.key] + 1
+            task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, int(budget * 2**30) if budget else None, self.version, self.attempts[task.key] + 1
         )
         self.in_flight[ref] = (task, actor)
 
@@ -182,7 +195,7 @@ class Driver:
         cap = self.sweep.scheduling.max_in_flight
         while self.train_queue and "train" in self.unavailable_reason:
             task = self.train_queue.popleft()
-            self.record(task, workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, "unavailable", self.unavailable_reason["train"], self.version, 0))
+            self.record(task, workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, "unavailable", self.unavailable_reason["train"], self.version, 0))
         if not self.train_queue:  # training is over: give the actors' CPUs and GPUs to profiling
             for actor in list(self.idle_actors):
                 self.retire(actor)
@@ -252,7 +265,7 @@ class Driver:
 
     def failure_row(self, task: Task, error: str) -> dict[str, Any]:
         if task.table == "train":
-            return workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, "failed", error, self.version, self.attempts[task.key])
+            return workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, "failed", error, self.version, self.attempts[task.key])
         return workers.failed_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, error, self.version, self.attempts[task.key])
 
     # --- the loop ---
@@ -277,43 +290,105 @@ class Driver:
             ray.kill(actor, no_restart=True)
 
 
+def check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """Fail fast, before the store is locked or written, when a Ray cluster's address does not answer."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ClusterError(f"no Ray cluster answers at {address} within {timeout_s:g} s ({error.strerror or error}); "
+                           "check the address, and that `ray start --head` runs there") from None
+
+
+def local_identity(sweep: Sweep) -> DatasetIdentity | None:
+    """The training data's identity as this host sees it (None when the path is not here: a cluster's)."""
+    from training.folders import identify, resolve_data
+
+    path = resolve_data(sweep.training.data)
+    return identify(path) if path.exists() else None
+
+
+def probe_identity(sweep: Sweep, timeout_s: float = 900) -> DatasetIdentity:
+    """The training data as a training host sees it: one small task with a training worker's resources."""
+    from training.folders import DataError
+
+    needed = training_resources(sweep)
+    ref = workers.probe_task.options(num_cpus=needed["CPU"], num_gpus=needed["GPU"], max_retries=1).remote(sweep.training.data)
+    try:
+        return DatasetIdentity(**ray.get(ref, timeout=timeout_s))
+    except RayTaskError as error:
+        cause = error.cause
+        if isinstance(cause, DataError):
+            raise DataError(f"training.data on a training host: {cause}") from None
+        raise ClusterError(f"the dataset probe failed on a training host: {describe(cause or error)}") from None
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(ref)
+        raise ClusterError(f"the dataset probe found no free training host in {timeout_s:g} s (it asks for CPU={needed['CPU']:g}, GPU={needed['GPU']:g})") from None
+
+
 def collect(sweep: Sweep, store: Store, address: str | None = None, retry: tuple[str, ...] = (), stream: TextIO | None = None) -> Summary:
-    """Run every task of the sweep that has no record in the store (or whose status is in `retry`)."""
+    """Run every task of the sweep that has no record in the store (or whose status is in `retry`).
+
+    Before anything is written: the cluster's address must answer, the store must be a store (or a new
+    folder), and the training data must exist with the ImageNet layout on a training host; its identity
+    becomes part of every training task's key."""
     stream = stream or sys.stderr
-    with store.lock(f"accelbench collect {sweep.name}"):
-        store.remove_temporaries()
-        if store.local:
-            write_bytes_atomic(f"{store.root}/{SWEEPS_FOLDER}/{sweep.name}.json", json.dumps(sweep.to_dict(), indent=1).encode())
-        plan = make_plan(sweep, store, retry)
-        summary = Summary(planned=len(plan.todo), already_done=plan.done - plan.redo, quarantined=store.reported_quarantine)
-        known = store.done_keys("archs")
-        new_rows = [arch_row(a) for a in plan.architectures if f"{a.arch_id}/archs/{a.space}" not in known]
-        if new_rows:
-            store.write("archs", new_rows)
-        print(f"{sweep.name}: {plan.total} tasks over {len(plan.architectures)} architectures; {summary.already_done} already recorded, "
-              f"{len(plan.todo)} to run{f' ({plan.redo} retried)' if plan.redo else ''}", file=stream, flush=True)
-        for line in store.reported_quarantine:
-            print(f"  quarantined {line}", file=stream, flush=True)
-        if not plan.todo:
-            print("nothing to do: every task has a record", file=stream, flush=True)
+    check_reachable(address)
+    store.check_usable(create=True)
+    started_ray = False
+    try:
+        with store.lock(f"accelbench collect {sweep.name}"):
+            if store.lock_is_advisory:
+                print(f"note: {store.uri} is an object store; its lock is advisory: run one collect on it at a time", file=stream, flush=True)
+            store.remove_temporaries()
+            identity = probed = local_identity(sweep) if sweep.training else None
+            if sweep.training and identity is None:  # the data is on the cluster's hosts only
+                started_ray = connect(address)
+                if not unplaceable(training_resources(sweep), alive_node_resources()):
+                    identity = probed = probe_identity(sweep)
+            plan = make_plan(sweep, store, retry, identity.data_id if identity else None)
+            summary = Summary(planned=len(plan.todo), already_done=plan.done - plan.redo, quarantined=store.reported_quarantine)
+            print(f"{sweep.name}: {plan.total} tasks over {len(plan.architectures)} architectures; {summary.already_done} already recorded, "
+                  f"{len(plan.todo)} to run{f' ({plan.redo} retried)' if plan.redo else ''}", file=stream, flush=True)
+            for line in store.reported_quarantine:
+                print(f"  quarantined {line}", file=stream, flush=True)
+            if not plan.todo:
+                print("nothing to do: every task has a record", file=stream, flush=True)
+                return summary
+            started_ray = connect(address) or started_ray
+            if any(task.table == "train" for task in plan.todo) and probed is None and not unplaceable(training_resources(sweep), alive_node_resources()):
+                seen = probe_identity(sweep)
+                if seen != identity:
+                    raise DataError(f"training.data={sweep.training.data!r}: a training host sees {seen.train_images} + {seen.val_images} images "
+                                    f"(id {seen.data_id}), this host {identity.train_images} + {identity.val_images} (id {identity.data_id}); "
+                                    "make every host see the same dataset")
+            store.save_sweep(sweep.name, {"sweep": sweep.to_dict(), "data_id": plan.data_id})
+            known = store.done_keys("archs")
+            new_rows = [arch_row(a) for a in plan.architectures if f"{a.arch_id}/archs/{a.space}" not in known]
+            if new_rows:
+                store.write("archs", new_rows)
+            driver = Driver(sweep, store, plan, stream)
+            previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _in_main_thread() else None
+            try:
+                driver.run()
+            except KeyboardInterrupt:
+                summary.interrupted = True
+                driver.stop()
+                print(f"\ninterrupted: {driver.progress.finished} records written in this run are kept; run the same command again to resume",
+                      file=stream, flush=True)
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+                summary.statuses = driver.statuses
             return summary
-        started_ray = connect(address)
-        driver = Driver(sweep, store, plan, stream)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _in_main_thread() else None
-        try:
-            driver.run()
-        except KeyboardInterrupt:
-            summary.interrupted = True
-            driver.stop()
-            print(f"\ninterrupted: {driver.progress.finished} records written in this run are kept; run the same command again to resume",
-                  file=stream, flush=True)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            summary.statuses = driver.statuses
-            if started_ray:
-                ray.shutdown()
-        return summary
+    finally:
+        if started_ray:
+            ray.shutdown()
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -2,22 +2,34 @@
 
 Layout under the root (a path, or a URI pyarrow's filesystems understand):
 
+    _store.json                             marks the folder as a store (format, schema version)
     <table>/<arch_id>.<config_id>.parquet   one fragment per task, named by its key
     <table>/batch-<hash>.parquet            many rows written at once (architectures, imports)
     <table>/part-<hash>.parquet             compacted fragments
-    _quarantine/<table>/...                 unreadable files moved aside, their tasks redone
-    _lock                                   the driver that owns the store (host, pid, since)
+    _quarantine/<table>/...                 unreadable files moved aside (by the lock holder), their tasks redone
+    _quarantine/log.jsonl                   why each was moved
+    _sweeps/<name>.json                     each sweep's config as collected
+    _lock                                   the process that owns the store (host, pid, since)
 
 A row is never edited. Should one key have several rows (a redone task; a compaction that stopped
 between writing its part and deleting its fragments), readers keep the most recently finished one,
 so no state of the files is ever read as lost or duplicated rows.
+
+Only the lock holder changes files: readers without the lock (`status`, `fit`, `export-anb`) skip an
+unreadable or foreign file and report it, and never write. On a local or NFS file system the lock is
+an `flock` held for the process's lifetime: the kernel frees it when the process ends, however it
+ends, so no takeover of a dead owner's lock is needed and no two processes can hold it. On object
+stores (no atomic create through pyarrow) the lock is advisory: it keeps two careful users apart,
+not two racing ones.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -33,21 +45,29 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.atomic import TEMPORARY_PREFIX, atomic_output
-from pipeline.records import SCHEMAS, schema_of, to_table
+from pipeline.records import SCHEMA_VERSION, SCHEMAS, schema_of, to_table
+from search_space.errors import AccelbenchError, InputError
 
 PARQUET_MAGIC = b"PAR1"
+MARKER = "_store.json"
 QUARANTINE = "_quarantine"
 LOCK = "_lock"
 SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
+FRAGMENT_NAME = re.compile(r"[0-9a-f]{16}\.[A-Za-z0-9][A-Za-z0-9._-]*\.parquet")
+_HELD_LOCKS: dict[str, int] = {}  # lock path -> depth: the lock is re-entrant within one process
 
 
-class StoreError(RuntimeError):
-    """A store that cannot be used as asked (locked by another driver, unreadable root, ...)."""
+class StoreError(AccelbenchError):
+    """A store that cannot be used as asked (locked by another process, unreadable, ...)."""
+
+
+class NotAStore(InputError):
+    """A path given as a store that is not one (a file, a foreign folder)."""
 
 
 @dataclass
 class Listing:
-    """What a table holds on disk: fragment and part files, and files moved aside while listing."""
+    """What a table holds on disk: fragment and part files; files skipped or moved aside while listing."""
 
     fragments: list[str] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
@@ -68,6 +88,12 @@ def key_of_fragment(table: str, name: str) -> str:
     return f"{arch_id}/{table}/{config_id}"
 
 
+def schema_problem(found: pa.Schema, table: str) -> str | None:
+    """Why a file's own schema cannot hold `table`'s records (None when it can)."""
+    missing = [f.name for f in schema_of(table) if not f.nullable and f.name not in found.names]
+    return f"not a {table} record file (no column {', '.join(missing)})" if missing else None
+
+
 class Store:
     def __init__(self, root: str | Path) -> None:
         text = str(root)
@@ -77,59 +103,154 @@ class Store:
             self.filesystem, self.root = pafs.LocalFileSystem(), str(Path(text).resolve())
         self.local = isinstance(self.filesystem, pafs.LocalFileSystem)
         self.uri = text
-        self.reported_quarantine: list[str] = []
+        self.reported_quarantine: list[str] = []  # files moved aside by this process (lock holder)
+        self.skipped: list[str] = []  # files a reader without the lock left alone, with the reason
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
-    def exists(self) -> bool:
-        return self.filesystem.get_file_info(self.root).type == pafs.FileType.Directory
+    def _type(self, *parts: str) -> pafs.FileType:
+        return self.filesystem.get_file_info(self.path(*parts)).type
 
-    # --- writing ---
+    def exists(self) -> bool:
+        return self._type() == pafs.FileType.Directory
+
+    def is_store(self) -> bool:
+        """A store: marked by `_store.json`, or (written before the mark existed) holding a table folder."""
+        return self._type(MARKER) == pafs.FileType.File or any(self._type(table) == pafs.FileType.Directory for table in SCHEMAS)
+
+    def check_usable(self, create: bool) -> None:
+        """Raise NotAStore unless this is a store (or, with `create`, a new or empty folder to make one in)."""
+        kind = self._type()
+        if kind == pafs.FileType.File:
+            raise NotAStore(f"{self.uri} is a file, not a store folder")
+        if kind == pafs.FileType.NotFound:
+            if create:
+                return
+            raise NotAStore(f"{self.uri}: no such store (a folder written by `accelbench collect` or `import-anb`)")
+        if self.is_store():
+            return
+        empty = not self.filesystem.get_file_info(pafs.FileSelector(self.root, recursive=False))
+        if not (create and empty):
+            raise NotAStore(f"{self.uri} is not an accelbench store (no {MARKER}, no {', '.join(SCHEMAS)} folder)"
+                            + ("; give a new or empty folder for a new store" if create else ""))
+
+    @property
+    def lock_is_advisory(self) -> bool:
+        return not self.local
+
+    # --- writing (the lock holder) ---
     def write(self, table: str, rows: list[dict[str, Any]]) -> str:
         """One file holding `rows`: a task's fragment (one row) or a batch; returns its path."""
         arrow = to_table(table, rows)
-        if len(rows) == 1 and table != "archs":
-            name = fragment_name(rows[0]["task_key"])
-        else:
-            keys = "\n".join(sorted(arrow.column("task_key").to_pylist()))
-            name = f"batch-{hashlib.sha256(keys.encode()).hexdigest()[:16]}.parquet"
-        return self._write_file(table, name, arrow)
+        return self._write_files({table: [(self._file_name(table, arrow), arrow)]})[0]
 
-    def _write_file(self, table: str, name: str, arrow: pa.Table) -> str:
-        folder = self.path(table)
-        final = f"{folder}/{name}"
-        self.filesystem.create_dir(folder, recursive=True)
-        if not self.local:  # an object store: one PUT is atomic
-            with self.filesystem.open_output_stream(final) as sink:
-                pq.write_table(arrow, sink, compression="zstd")
-            return final
-        with atomic_output(final) as handle:
-            pq.write_table(arrow, handle, compression="zstd")
-        return final
+    def write_tables(self, tables: dict[str, list[dict[str, Any]]]) -> list[str]:
+        """All or nothing: every row of every table is checked, every file written under a temporary
+        name, and only then are they renamed into place."""
+        arrows = {table: to_table(table, rows) for table, rows in tables.items() if rows}
+        return self._write_files({table: [(self._file_name(table, arrow, batch=True), arrow)] for table, arrow in arrows.items()})
+
+    @staticmethod
+    def _file_name(table: str, arrow: pa.Table, batch: bool = False) -> str:
+        if arrow.num_rows == 1 and table != "archs" and not batch:
+            return fragment_name(arrow.column("task_key")[0].as_py())
+        keys = "\n".join(sorted(arrow.column("task_key").to_pylist()))
+        return f"batch-{hashlib.sha256(keys.encode()).hexdigest()[:16]}.parquet"
+
+    def _write_files(self, files: dict[str, list[tuple[str, pa.Table]]]) -> list[str]:
+        written = []
+        self._mark()
+        if not self.local:  # an object store: each PUT is atomic
+            for table, items in files.items():
+                self.filesystem.create_dir(self.path(table), recursive=True)
+                for name, arrow in items:
+                    with self.filesystem.open_output_stream(self.path(table, name)) as sink:
+                        pq.write_table(arrow, sink, compression="zstd")
+                    written.append(self.path(table, name))
+            return written
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for table, items in files.items():
+                for name, arrow in items:
+                    final = Path(self.path(table, name))
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    temporary = final.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{name}")
+                    staged.append((temporary, final))
+                    with open(temporary, "wb") as handle:
+                        pq.write_table(arrow, handle, compression="zstd")
+                        handle.flush()
+                        os.fsync(handle.fileno())
+            for temporary, final in staged:
+                os.replace(temporary, final)
+                written.append(str(final))
+        finally:
+            for temporary, _ in staged:
+                temporary.unlink(missing_ok=True)
+        return written
+
+    def _mark(self) -> None:
+        if self._type(MARKER) != pafs.FileType.File:
+            self.filesystem.create_dir(self.root, recursive=True)
+            payload = json.dumps({"format": "accelbench-store", "schema_version": SCHEMA_VERSION}) + "\n"
+            if self.local:
+                with atomic_output(self.path(MARKER)) as handle:
+                    handle.write(payload.encode())
+            else:
+                with self.filesystem.open_output_stream(self.path(MARKER)) as sink:
+                    sink.write(payload.encode())
+
+    def save_sweep(self, name: str, config: dict[str, Any]) -> None:
+        """The config a sweep was collected with, so that `status` can say what is left (local stores)."""
+        from search_space.errors import check_name
+
+        if self.local:
+            with atomic_output(self.path(SWEEPS_FOLDER, f"{check_name(name, 'sweep name')}.json")) as handle:
+                handle.write(json.dumps(config, indent=1).encode())
 
     # --- listing and resume ---
     def list(self, table: str) -> Listing:
-        """The table's files; a truncated fragment (no Parquet footer) is quarantined on the way."""
+        """The table's record files. A truncated one (no Parquet footer) or one of another schema is
+        moved aside by the lock holder and skipped (and reported) by anyone else; a file whose name is
+        not a record file's is left alone and reported."""
         schema_of(table)
         listing = Listing()
         selector = pafs.FileSelector(self.path(table), allow_not_found=True)
         for info in self.filesystem.get_file_info(selector):
             name = info.base_name
-            if info.type != pafs.FileType.File or not name.endswith(".parquet") or name.startswith("."):
+            if name.startswith("."):  # a writer's temporary
                 continue
-            if not self._has_footer(info):
-                listing.quarantined.append(self.quarantine(table, info.path, "no Parquet footer (truncated)"))
-            elif name.startswith(("part-", "batch-")):
-                listing.parts.append(info.path)
-            else:
+            if info.type != pafs.FileType.File or not (FRAGMENT_NAME.fullmatch(name) or re.fullmatch(r"(part|batch)-[0-9a-z-]+\.parquet", name)):
+                self._skip(f"{info.path}: not a record file name (left alone)")
+                continue
+            problem = None if self._has_footer(info) else "no Parquet footer (truncated)"
+            if problem is None and not FRAGMENT_NAME.fullmatch(name):  # parts are few: check their schema here
+                problem = self._file_schema_problem(table, info.path)
+            if problem:
+                moved = self._set_aside(table, info.path, problem)
+                if moved:
+                    listing.quarantined.append(moved)
+            elif FRAGMENT_NAME.fullmatch(name):
                 listing.fragments.append(info.path)
+            else:
+                listing.parts.append(info.path)
         listing.fragments.sort()
         listing.parts.sort()
         return listing
 
+    def _file_schema_problem(self, table: str, path: str) -> str | None:
+        try:
+            return schema_problem(pq.read_schema(path, filesystem=self.filesystem), table)
+        except (pa.ArrowException, OSError) as error:
+            return f"unreadable: {error}"
+
+    def _skip(self, line: str) -> None:
+        if line not in self.skipped:
+            self.skipped.append(line)
+
     def remove_temporaries(self) -> int:
         """Delete half-written files a killed writer left (`.tmp-*`); only the lock holder may call this."""
+        self._require_lock("remove temporaries")
         removed = 0
         for table in SCHEMAS:
             for info in self.filesystem.get_file_info(pafs.FileSelector(self.path(table), allow_not_found=True)):
@@ -142,7 +263,26 @@ class Store:
         """The configs of the sweeps collected into this store, by name (local stores)."""
         if not self.local:
             return {}
-        return {path.stem: json.loads(path.read_text()) for path in sorted(Path(self.root, SWEEPS_FOLDER).glob("*.json"))}
+        sweeps = {}
+        for path in sorted(Path(self.root, SWEEPS_FOLDER).glob("*.json")):
+            try:
+                sweeps[path.stem] = json.loads(path.read_text())
+            except (OSError, ValueError) as error:
+                self._skip(f"{path}: unreadable sweep config ({error}); left alone")
+        return sweeps
+
+    def quarantine_log(self) -> list[dict[str, Any]]:
+        """Why files were moved aside, oldest first (local stores)."""
+        path = Path(self.path(QUARANTINE, "log.jsonl"))
+        if not self.local or not path.is_file():
+            return []
+        entries = []
+        for line in path.read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return entries
 
     def _has_footer(self, info: pafs.FileInfo) -> bool:
         if info.size is not None and info.size < 12:
@@ -155,7 +295,15 @@ class Store:
             handle.seek(info.size - 4)
             return handle.read(4) == PARQUET_MAGIC
 
+    def _set_aside(self, table: str, path: str, reason: str) -> str | None:
+        """Quarantine `path` if this process holds the lock; else skip it and say so."""
+        if self.path(LOCK) in _HELD_LOCKS:
+            return self.quarantine(table, path, reason)
+        self._skip(f"{path}: {reason}; skipped (the next collect moves it aside and redoes its task)")
+        return None
+
     def quarantine(self, table: str, path: str, reason: str) -> str:
+        self._require_lock("quarantine")
         folder = self.path(QUARANTINE, table)
         self.filesystem.create_dir(folder, recursive=True)
         target = f"{folder}/{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}-{path.rsplit('/', 1)[-1]}"
@@ -187,20 +335,30 @@ class Store:
 
     def _read_files(self, table: str, paths: list[str], columns: list[str] | None) -> pa.Table:
         schema = schema_of(table)
+        empty = schema.empty_table().select(columns) if columns else schema.empty_table()
         if not paths:
-            return schema.empty_table().select(columns) if columns else schema.empty_table()
+            return empty
         try:
             dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=self.filesystem)
-            return dataset.to_table(columns=columns)
-        except (pa.ArrowInvalid, OSError):
+            arrow = dataset.to_table(columns=columns)
+            if _required_columns_complete(arrow, table):
+                return arrow
+        except (pa.ArrowException, OSError):
             pass
-        tables = []  # one file is bad: find it, move it aside, read the rest
+        tables = []  # some file is bad or foreign: find it, set it aside, read the rest
         for path in paths:
             try:
-                tables.append(pq.read_table(path, schema=schema, columns=columns, filesystem=self.filesystem))
-            except (pa.ArrowInvalid, OSError) as error:
-                self.quarantine(table, path, f"unreadable: {error}")
-        return pa.concat_tables(tables) if tables else (schema.empty_table().select(columns) if columns else schema.empty_table())
+                problem = schema_problem(pq.read_schema(path, filesystem=self.filesystem), table)
+                if problem is None:
+                    one = pq.read_table(path, schema=schema, columns=columns, filesystem=self.filesystem)
+                    if _required_columns_complete(one, table):
+                        tables.append(one)
+                        continue
+                    problem = "required values are missing"
+            except (pa.ArrowException, OSError) as error:
+                problem = f"unreadable: {error}"
+            self._set_aside(table, path, problem)
+        return pa.concat_tables(tables) if tables else empty
 
     # --- compaction ---
     def compact(self, table: str) -> tuple[int, int]:
@@ -216,68 +374,113 @@ class Store:
             arrow = arrow.sort_by("task_key")
             keys = "\n".join(arrow.column("task_key").to_pylist())
             name = f"part-{hashlib.sha256(keys.encode()).hexdigest()[:16]}.parquet"
-            written = self._write_file(table, name, arrow)
+            written = self._write_files({table: [(name, arrow)]})[0]
             for path in listing.files:
                 if path != written:
                     self.filesystem.delete_file(path)
             return len(listing.files), arrow.num_rows
 
-    # --- one driver at a time ---
+    # --- one writer at a time ---
+    def _require_lock(self, what: str) -> None:
+        if self.path(LOCK) not in _HELD_LOCKS:
+            raise StoreError(f"{self.uri}: {what} needs the store's lock (internal error: take Store.lock first)")
+
+    def holds_lock(self) -> bool:
+        return self.path(LOCK) in _HELD_LOCKS
+
     @contextmanager
     def lock(self, purpose: str) -> Iterator[None]:
-        """Exclusive ownership of the store by this process (a lock file created exclusively).
-
-        A lock left by a dead process on this host is taken over; one held elsewhere is an error
-        that says whose it is and how to release it."""
-        self.filesystem.create_dir(self.root, recursive=True)
+        """Exclusive ownership of the store by this process; re-entrant. Another holder is an error
+        that says whose it is."""
         path = self.path(LOCK)
-        owner = {"host": socket.gethostname(), "pid": os.getpid(), "purpose": purpose, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        held = self._lock_owner()
-        if held and held.get("host") == owner["host"] and held.get("pid") == owner["pid"]:
-            yield  # re-entrant within one process
-            return
-        for _ in range(2):
+        if path in _HELD_LOCKS:
+            _HELD_LOCKS[path] += 1
             try:
-                descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644) if self.local else None
-            except FileExistsError:
-                held = self._lock_owner()
-                if held and _is_dead_local_process(held):
-                    Path(path).unlink(missing_ok=True)
-                    continue
-                raise StoreError(
-                    f"{self.uri} is in use by {held.get('purpose', '?')} on {held.get('host', '?')} (pid {held.get('pid', '?')}, since "
-                    f"{held.get('since', '?')}); wait for it, or if that process is gone, delete {path}"
-                ) from None
-            if descriptor is not None:
-                with os.fdopen(descriptor, "w") as handle:
-                    json.dump(owner, handle)
-            else:
-                with self.filesystem.open_output_stream(path) as sink:
-                    sink.write(json.dumps(owner).encode())
-            break
+                yield
+            finally:
+                _HELD_LOCKS[path] -= 1
+            return
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "purpose": purpose, "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "token": uuid.uuid4().hex}
+        created = not self.exists()
+        self.filesystem.create_dir(self.root, recursive=True)
+        release = self._take_local(path, owner) if self.local else self._take_advisory(path, owner)
+        _HELD_LOCKS[path] = 1
         try:
             yield
         finally:
-            self.filesystem.delete_file(path)
+            del _HELD_LOCKS[path]
+            release()
+            if created and self.local:  # a run that wrote nothing leaves no empty store behind
+                try:
+                    os.rmdir(self.root)
+                except OSError:
+                    pass
 
-    def _lock_owner(self) -> dict[str, Any] | None:
+    def _take_local(self, path: str, owner: dict[str, Any]):
+        while True:
+            descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = _owner_of(os.read(descriptor, 4096))
+                os.close(descriptor)
+                raise self._in_use(held) from None
+            try:  # the file may have been released and removed between our open and our flock
+                same = os.fstat(descriptor).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(descriptor)
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps(owner).encode())
+
+        def release() -> None:
+            os.unlink(path)  # while still holding it: whoever opened this file meanwhile sees it is gone and retries
+            os.close(descriptor)
+
+        return release
+
+    def _take_advisory(self, path: str, owner: dict[str, Any]):
+        if self.filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+            raise self._in_use(self._read_owner())
+        with self.filesystem.open_output_stream(path) as sink:
+            sink.write(json.dumps(owner).encode())
+
+        def release() -> None:
+            if (self._read_owner() or {}).get("token") == owner["token"]:
+                self.filesystem.delete_file(path)
+
+        return release
+
+    def _read_owner(self) -> dict[str, Any] | None:
         try:
             with self.filesystem.open_input_stream(self.path(LOCK)) as handle:
-                return json.loads(handle.read() or b"{}")
-        except (FileNotFoundError, OSError, json.JSONDecodeError):
+                return _owner_of(handle.read())
+        except OSError:
             return None
 
+    def _in_use(self, held: dict[str, Any] | None) -> StoreError:
+        held = held or {}
+        how = "it frees itself when that process ends" if self.local else f"if that process is gone, delete {self.path(LOCK)}"
+        return StoreError(f"{self.uri} is in use by {held.get('purpose', '?')} on {held.get('host', '?')} (pid {held.get('pid', '?')}, since "
+                          f"{held.get('since', '?')}); wait for it to finish ({how})")
 
-def _is_dead_local_process(owner: dict[str, Any]) -> bool:
-    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
-        return False
+
+def _owner_of(raw: bytes) -> dict[str, Any] | None:
     try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+        value = json.loads(raw or b"{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _required_columns_complete(arrow: pa.Table, table: str) -> bool:
+    """A file of another schema reads as nulls where our records always have values."""
+    for item in schema_of(table):
+        if not item.nullable and item.name in arrow.column_names and arrow.column(item.name).null_count:
+            return False
+    return True
 
 
 def latest_per_key(arrow: pa.Table) -> pa.Table:

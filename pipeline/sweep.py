@@ -12,9 +12,10 @@ from typing import Any
 
 from pipeline.records import REPORTABLE, default_report
 from profiling.protocol import Target, TargetError
+from search_space.errors import InputError, check_name
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A sweep configuration that is not allowed."""
 
 
@@ -134,6 +135,10 @@ def _parse_sweep(values: dict[str, Any], source: str, base_dir: Path | None) -> 
     name = _string(values, "name", "sweep", source, None)
     if name is None:
         raise ConfigError(f"{source}: 'name' is missing; give the sweep a name, e.g. name = \"default\"")
+    try:
+        check_name(name, "name")
+    except InputError as error:
+        raise ConfigError(f"{source}: {error}") from None
     if "architectures" not in values:
         raise ConfigError(f"{source}: [architectures] is missing; give sample = N and seed = S, or file = PATH")
     if "training" not in values and "profiling" not in values:

@@ -24,19 +24,32 @@ class TrainingWorker:
     """Opens the dataset once, then trains architecture after architecture."""
 
     def __init__(self, data: str, loader_workers: int, device: str) -> None:
-        from training.data import TrainingData, resolve_data
+        from training.data import TrainingData
+        from training.folders import resolve_data
 
         self.device = device
         self.data = TrainingData(resolve_data(data), workers=loader_workers, pin_memory=device == "cuda")
 
-    def train(self, architecture_json: str, recipe: dict[str, Any], seed: int, memory_budget_bytes: int | None, code_version: str, attempts: int) -> dict[str, Any]:
+    def train(self, architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, memory_budget_bytes: int | None, code_version: str, attempts: int) -> dict[str, Any]:
         from search_space import Architecture
         from training.recipe import Recipe
         from training.trainer import train
 
         started = now()
         result = train(Architecture.from_json(architecture_json), Recipe.from_dict(recipe), self.data, self.device, seed, memory_budget_bytes)
-        return train_row(result.to_dict(), started, code_version, attempts)
+        return train_row(result.to_dict(), data_id, started, code_version, attempts)
+
+
+def probe_data(data: str) -> dict[str, Any]:
+    """The dataset as a training host sees it: its identity, or a DataError saying what is missing."""
+    import dataclasses
+
+    from training.folders import identify, resolve_data
+
+    return dataclasses.asdict(identify(resolve_data(data)))
+
+
+probe_task = ray.remote(probe_data)
 
 
 def export_onnx_bytes(architecture_json: str, resolution: int, cache: str | None) -> bytes:
@@ -95,7 +108,7 @@ def failed_profile(architecture_json: str, target: dict[str, Any], report: tuple
     return profile_row(measurement.to_row(), report, now(), code_version, attempts)
 
 
-def failed_train(architecture_json: str, recipe: dict[str, Any], seed: int, status: str, error: str, code_version: str, attempts: int) -> dict[str, Any]:
+def failed_train(architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, status: str, error: str, code_version: str, attempts: int) -> dict[str, Any]:
     from search_space import Architecture
 
     architecture = Architecture.from_json(architecture_json)
@@ -104,7 +117,7 @@ def failed_train(architecture_json: str, recipe: dict[str, Any], seed: int, stat
         "val_top1": None, "val_top5": None, "top1_convention": recipe["top1_convention"], "curve": [], "random_weight_top1": None,
         "train_time_s": None, "device_name": None, "device_count": None, "peak_memory_bytes": None, "error": error,
     }
-    return train_row(values, now(), code_version, attempts)
+    return train_row(values, data_id, now(), code_version, attempts)
 
 
 def _recipe_id(recipe: dict[str, Any]) -> str:

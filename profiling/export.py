@@ -11,12 +11,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from search_space import Architecture
+from search_space.errors import AccelbenchError
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 
 
-class ExportError(RuntimeError):
+class ExportError(AccelbenchError):
     """An export that failed or produced a model that does not check."""
 
 

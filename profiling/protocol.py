@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,11 +18,14 @@ from typing import Any, Callable
 
 import psutil
 
+from search_space.errors import InputError
+
 MEASUREMENT_STATUSES = ("ok", "unavailable", "failed")
 PRECISIONS = ("fp32", "fp16", "int8")
+TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-class TargetError(ValueError):
+class TargetError(InputError):
     """A target specification that is not allowed."""
 
 
@@ -43,8 +47,8 @@ class Target:
     resources: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
-            raise TargetError(f"name={self.name!r} is not allowed; use letters, digits, '_' and '-'")
+        if not isinstance(self.name, str) or not TARGET_NAME.fullmatch(self.name):
+            raise TargetError(f"name={self.name!r} is not allowed; it names result columns and files: use 1-64 letters, digits, '_' and '-', starting with a letter or digit")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
             raise TargetError(f"{self.name}: batch={self.batch!r} is not allowed; it must be a positive integer")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:

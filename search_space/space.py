@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from search_space.errors import InputError
 
-class SpaceError(ValueError):
+
+class SpaceError(InputError):
     """An architecture, encoding or space name that does not fit the search space."""
 
 

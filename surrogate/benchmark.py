@@ -19,10 +19,11 @@ class Benchmark:
         self.source = source
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Benchmark":
+    def load(cls, folder: str | Path, digest: str | None = None) -> "Benchmark":
+        """A release (verified first, against `digest` too when given) or a `fit` output folder."""
         folder = Path(folder)
-        if (folder / MANIFEST).is_file():
-            verify_or_raise(folder)
+        if (folder / MANIFEST).is_file() or digest is not None:
+            verify_or_raise(folder, digest)
             return cls(saved.load(folder / "surrogates"), folder)
         return cls(saved.load(folder), folder)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.features import feature_names
-from surrogate.fit import FitSettings, TargetFit, ensemble_predict
+from surrogate.fit import TRANSFORMS, FitSettings, TargetFit, ensemble_predict
 from surrogate.models import Model, SurrogateError, get_model
 
 FORMAT = 1
@@ -40,11 +40,35 @@ def load(folder: Path) -> dict[str, LoadedTarget]:
     path = folder / INDEX
     if not path.is_file():
         raise SurrogateError(f"{folder}: no {INDEX}; expected the output of `accelbench fit` or a release")
-    index = json.loads(path.read_text())
-    if index.get("format") != FORMAT or index.get("features") != feature_names():
-        raise SurrogateError(f"{path}: written by an incompatible accelbench (format {index.get('format')}, other features); refit")
-    loaded = {}
-    for target, entry in index["targets"].items():
-        model = get_model(entry["model"])
-        loaded[target] = LoadedTarget(target, entry["transform"], [model.load(folder / file) for file in entry["members"]])
-    return loaded
+    try:
+        index = json.loads(path.read_text())
+    except (ValueError, OSError) as error:
+        raise SurrogateError(f"{path}: unreadable ({error}); refit or restore it") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("features") != feature_names():
+        raise SurrogateError(f"{path}: written by an incompatible accelbench (format {index.get('format') if isinstance(index, dict) else '?'}, other features); refit")
+    targets = index.get("targets")
+    if not isinstance(targets, dict) or not targets:
+        raise SurrogateError(f"{path}: 'targets' must map each target to its model, transform and member files")
+    return {target: _load_target(folder, path, target, entry) for target, entry in targets.items()}
+
+
+def _load_target(folder: Path, index_path: Path, target: str, entry: object) -> LoadedTarget:
+    where = f"{index_path}: targets.{target}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("members"), list) or not entry["members"]:
+        raise SurrogateError(f"{where} must give 'model', 'transform' and a non-empty list of 'members'")
+    model = get_model(entry.get("model"))
+    if entry.get("transform") not in TRANSFORMS:
+        raise SurrogateError(f"{where}.transform={entry.get('transform')!r} is not allowed; choices are {', '.join(TRANSFORMS)}")
+    members = []
+    root = folder.resolve()
+    for file in entry["members"]:
+        member = (folder / str(file)).resolve()
+        if not isinstance(file, str) or root not in member.parents:
+            raise SurrogateError(f"{where}: member {file!r} is not a file inside {folder}")
+        if not member.is_file():
+            raise SurrogateError(f"{where}: member {file} is missing")
+        try:
+            members.append(model.load(member))
+        except Exception as error:  # noqa: BLE001 - each library raises its own types for a bad file
+            raise SurrogateError(f"{folder / file}: cannot be read as a {model.name} model ({type(error).__name__}: {str(error)[:160]}); refit") from None
+    return LoadedTarget(target, entry["transform"], members)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,8 @@ import pytest
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
+RAY = str(Path(sys.executable).parent / "ray")
+PROBE = "probe"  # the custom resource only the second node of the test cluster has
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ACCELBENCH_SHARED", REPO.parent / "shared"))
 ANB_TARBALL = SHARED / "data" / "anb" / "anb_dataset_dev.tar.gz"
@@ -30,3 +36,29 @@ def anb_records(anb_tarball):
     from pipeline.anb_format import iter_anb_records
 
     return list(iter_anb_records(anb_tarball))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """`ray start --head` (2 CPUs) and a second node with the custom resource `probe` (1 CPU)."""
+    import ray
+
+    address = f"127.0.0.1:{_free_port()}"
+    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--disable-usage-stats", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(200 * 2**20)]
+    subprocess.run([RAY, "start", "--head", "--port", address.split(":")[1], "--num-cpus", "2", "--include-dashboard", "false", *common],
+                   check=True, capture_output=True, env=environment)
+    try:
+        subprocess.run([RAY, "start", "--address", address, "--num-cpus", "1", "--resources", json.dumps({PROBE: 1}), *common],
+                       check=True, capture_output=True, env=environment)
+        ray.init(address=address, logging_level="WARNING")
+        yield address
+    finally:
+        ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=environment)

@@ -26,31 +26,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+from training.folders import DataError, list_image_folder
+
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-
-class DataError(ValueError):
-    """A dataset folder that does not have the ImageNet layout."""
-
-
-def list_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """Classes (sorted folder names) and (path, label) samples in a stable order."""
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder; expected <root>/<class>/<image>.JPEG")
-    classes = sorted(entry.name for entry in root.iterdir() if entry.is_dir())
-    if not classes:
-        raise DataError(f"{root} has no class folders; expected <root>/<class>/<image>.JPEG")
-    samples = [
-        (str(path), label)
-        for label, name in enumerate(classes)
-        for path in sorted((root / name).iterdir())
-        if path.suffix.lower() in IMAGE_SUFFIXES
-    ]
-    if not samples:
-        raise DataError(f"{root} has class folders but no .JPEG/.jpg/.png images")
-    return classes, samples
 
 
 def random_resized_crop_box(width: int, height: int, scale_min: float, rng: random.Random) -> tuple[int, int, int, int]:
@@ -240,12 +219,3 @@ class TrainingData:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-
-def resolve_data(spec: str | Path) -> Path:
-    """`embedded` (the digits, written on first use) or a path to an ImageNet-layout folder."""
-    if str(spec) == "embedded":
-        from training.embedded import embedded_dataset
-
-        return embedded_dataset()
-    return Path(spec)

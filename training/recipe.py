@@ -16,8 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from search_space.errors import InputError
 
-class RecipeError(ValueError):
+
+class RecipeError(InputError):
     """A recipe value that is not allowed."""
 
 

@@ -1,6 +1,8 @@
 """The `accelbench` command line: parse arguments, call one function, print the result.
 
-Bad input (a known error type from any layer) prints one line naming what was wrong and exits 2.
+Every failure ends as one line on stderr, never a traceback (`--debug` shows it): bad input exits 2
+(an `InputError` from any layer, or argparse's usage errors), a failed run exits 1 (an
+`AccelbenchError`, or an `OSError` naming the file and the system's reason), an interrupt exits 130.
 """
 
 from __future__ import annotations
@@ -9,56 +11,56 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from search_space.errors import AccelbenchError
 from workflows import cmd_anb, cmd_collect, cmd_profile, cmd_release, cmd_space, cmd_surrogate, cmd_train
-from workflows.errors import UsageError
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
 COMMAND_MODULES = [cmd_space, cmd_train, cmd_profile, cmd_collect, cmd_anb, cmd_surrogate, cmd_release]
 
 
-USER_ERRORS = [
-    ("search_space.space", "SpaceError"),
-    ("training.recipe", "RecipeError"),
-    ("training.data", "DataError"),
-    ("profiling.protocol", "TargetError"),
-    ("pipeline.sweep", "ConfigError"),
-    ("pipeline.store", "StoreError"),
-    ("pipeline.records", "RecordError"),
-    ("pipeline.anb_format", "AnbFormatError"),
-    ("surrogate.models.base", "SurrogateError"),
-]
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that mean "bad input", not "bug". Imported only when an error is being
-    handled, and only from modules already loaded: a command that never touched torch must not
-    import it here (the surrogate side runs without torch)."""
-    import importlib
-
-    types: list[type[BaseException]] = [UsageError]
-    for module_name, class_name in USER_ERRORS:
-        if module_name in sys.modules:
-            types.append(getattr(importlib.import_module(module_name), class_name))
-    return tuple(types)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelbench", description="Accelerator-aware NAS benchmarks, collected and served.")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)
     return parser
 
 
+def describe_os_error(error: OSError) -> str:
+    """'cannot use PATH: REASON' with both paths of a rename, and what to check."""
+    where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+    reason = error.strerror or str(error)
+    return f"cannot use {where}: {reason}; check that the path exists, is of the right kind and is writable" if where else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] = arguments.handler
+    prefix = f"accelbench {arguments.command}: error:"
     try:
         return handler(arguments) or 0
-    except user_errors() as error:
-        print(f"accelbench {arguments.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if arguments.debug:
+            raise
+        print(f"accelbench {arguments.command}: interrupted; what was recorded is kept, run the same command again to resume", file=sys.stderr)
+        return 130
+    except AccelbenchError as error:
+        if arguments.debug:
+            raise
+        print(f"{prefix} {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:
+        if arguments.debug:
+            raise
+        print(f"{prefix} {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - a bug still ends as one line; --debug shows where
+        if arguments.debug:
+            raise
+        print(f"{prefix} unexpected {type(error).__name__}: {error} (run with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,11 +25,11 @@ def import_command(arguments: argparse.Namespace) -> None:
     from pipeline.run import code_version
     from pipeline.store import Store
 
-    tables = rows_from_records(iter_anb_records(arguments.path), code_version())  # everything parsed before anything is written
     store = Store(arguments.store)
+    store.check_usable(create=True)
+    tables = rows_from_records(iter_anb_records(arguments.path), code_version())  # everything parsed before anything is written
     with store.lock("accelbench import-anb"):
-        for table, rows in tables.items():
-            store.write(table, rows)
+        store.write_tables(tables)  # every row checked, then all tables or none
     counts = ", ".join(f"{len(rows)} {table}" for table, rows in tables.items())
     print(f"imported {counts} rows from {arguments.path} into {arguments.store}", file=sys.stderr)
 
@@ -38,10 +38,11 @@ def export_command(arguments: argparse.Namespace) -> None:
     from pipeline.anb_format import records_from_wide
     from pipeline.views import wide
     from workflows.cmd_collect import open_existing_store
-    from workflows.output import staged_folder
+    from workflows.output import replaceable_folder
 
-    records = records_from_wide(wide(open_existing_store(arguments.store), arguments.recipe_id))
-    with staged_folder(arguments.folder, replace=True) as folder:
+    store = open_existing_store(arguments.store)
+    records = records_from_wide(wide(store, arguments.recipe_id))
+    with replaceable_folder(arguments.folder, "export-anb", "FOLDER", protected=[store.root] if store.local else []) as folder:
         for number, record in enumerate(records):
             (folder / f"result_{number}.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {len(records)} records to {arguments.folder}", file=sys.stderr)

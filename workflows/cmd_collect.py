@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,12 +32,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def open_existing_store(path: str):
+    """A store to read: a NotAStore error (exit 2) names what is wrong with the path."""
     from pipeline.store import Store
-    from workflows.errors import UsageError
 
     store = Store(path)
-    if not store.exists():
-        raise UsageError(f"{path}: no such store (a folder written by `accelbench collect` or `import-anb`)")
+    store.check_usable(create=False)
     return store
 
 
@@ -103,6 +101,7 @@ def print_results(store, file) -> None:
 def status_command(arguments: argparse.Namespace) -> None:
     from pipeline.plan import make_plan
     from pipeline.sweep import Sweep
+    from search_space.errors import InputError
 
     store = open_existing_store(arguments.store)
     print_summary(store)
@@ -116,16 +115,27 @@ def status_command(arguments: argparse.Namespace) -> None:
             print(f"  {row['task_key']}  {row['status']}: {(row['error'] or '').splitlines()[0][:160] if row['error'] else ''}")
         if len(failures) > arguments.failures:
             print(f"  ... and {len(failures) - arguments.failures} more (--failures N)")
-    quarantine_log = Path(store.root) / "_quarantine" / "log.jsonl"
-    if store.local and quarantine_log.exists():
-        entries = [json.loads(line) for line in quarantine_log.read_text().splitlines() if line.strip()]
+    entries = store.quarantine_log()
+    if entries:
         print(f"\n{len(entries)} unreadable files were quarantined (their tasks are redone by the next collect):")
         for entry in entries[-10:]:
-            print(f"  {entry['file']}: {entry['reason']}")
-    for name, values in store.saved_sweeps().items():
-        sweep = Sweep.from_dict(_drop_nones(values), source=f"{store.uri}/{SWEEPS_FOLDER}/{name}.json")
-        plan = make_plan(sweep, store)
+            print(f"  {entry.get('file')}: {entry.get('reason')}")
+    for name, saved in store.saved_sweeps().items():
+        source = f"{store.uri}/{SWEEPS_FOLDER}/{name}.json"
+        if not isinstance(saved, dict) or "sweep" not in saved:
+            print(f"\nsweep {name}: saved by an older accelbench; run its collect again to see what is left")
+            continue
+        try:
+            sweep = Sweep.from_dict(_drop_nones(saved["sweep"]), source=source)
+            plan = make_plan(sweep, store, data_id=saved.get("data_id"))
+        except InputError as error:
+            print(f"\nsweep {name}: cannot say what is left: {error}")
+            continue
         print(f"\nsweep {sweep.name}: {plan.done}/{plan.total} tasks recorded, {len(plan.todo)} left")
+    if store.skipped:
+        print(f"\n{len(store.skipped)} files were skipped (this command never changes the store):")
+        for line in store.skipped[:20]:
+            print(f"  {line}")
     if arguments.plots:
         from workflows.store_plots import write_store_plots
 

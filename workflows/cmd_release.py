@@ -20,35 +20,34 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     parser = commands.add_parser("verify", help="check a release against its manifest: exit 0 intact, 1 naming what is wrong")
     parser.add_argument("release")
+    parser.add_argument("--digest", help="the sha256 that `release` printed: also checks that the manifest itself is the one published")
     parser.set_defaults(handler=verify_command)
 
 
 def release_command(arguments: argparse.Namespace) -> None:
+    from surrogate.manifest import release_digest
     from workflows.cmd_collect import open_existing_store
-    from workflows.errors import UsageError
-    from workflows.output import staged_folder
+    from workflows.output import new_folder
     from workflows.release import release_folder, write_release
 
     target = release_folder(arguments.out, arguments.name, arguments.version)
-    if target.exists():
-        raise UsageError(f"{target} exists; a release is never overwritten: choose another --version or --out")
     store = open_existing_store(arguments.store)
     settings = fit_settings(arguments)
-    with staged_folder(target, replace=False) as folder:
+    with new_folder(target, "release", protected=[store.root] if store.local else []) as folder:
         manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr)
+        digest = release_digest(folder)
     print(f"release {target}: {len(manifest['files'])} files, manifest.json at its root")
+    print(f"digest {digest} (sha256 of manifest.json; check with: accelbench verify {target} --digest {digest})")
 
 
 def verify_command(arguments: argparse.Namespace) -> int:
-    from surrogate.manifest import problems
+    from surrogate.manifest import problems, release_digest
 
-    found = problems(Path(arguments.release))
+    folder = Path(arguments.release)
+    found = problems(folder, arguments.digest)
     if found:
         for problem in found:
             print(f"{arguments.release}: {problem}", file=sys.stderr)
         return 1
-    import json
-
-    files = json.loads((Path(arguments.release) / "manifest.json").read_text())["files"]
-    print(f"{arguments.release}: intact ({len(files)} files match the manifest)")
+    print(f"{arguments.release}: intact (every file matches the manifest; digest {release_digest(folder)})")
     return 0

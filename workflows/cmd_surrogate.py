@@ -27,7 +27,7 @@ def fit_settings(arguments: argparse.Namespace):
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("fit", help="fit a surrogate per target; metrics table and predicted-vs-measured plot")
     parser.add_argument("--store", required=True)
-    parser.add_argument("--out", required=True, help="folder to write (replaced whole)")
+    parser.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier fit output (then replaced whole)")
     add_fit_options(parser)
     parser.set_defaults(handler=fit_command)
 
@@ -41,13 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def fit_command(arguments: argparse.Namespace) -> None:
     from workflows.cmd_collect import open_existing_store
-    from workflows.output import staged_folder
+    from workflows.output import replaceable_folder
     from workflows.surrogates import fit_store, print_metrics, write_fit
 
     settings = fit_settings(arguments)
     store = open_existing_store(arguments.store)
-    fits, _ = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
-    with staged_folder(arguments.out, replace=True) as folder:
+    with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
+        fits, _ = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
         write_fit(fits, settings, folder)
     print_metrics(fits)
     print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")

@@ -42,7 +42,8 @@ def train_command(arguments: argparse.Namespace) -> None:
     import torch
 
     from search_space.jsonl import read_architectures
-    from training.data import TrainingData, resolve_data
+    from training.data import TrainingData
+    from training.folders import resolve_data
     from training.trainer import train
     from workflows.errors import UsageError
 

@@ -1,5 +1,11 @@
-"""The CLI's own error type (kept apart from cli.py, which also runs as __main__)."""
+"""The CLI's own error types (kept apart from cli.py, which also runs as __main__)."""
+
+from search_space.errors import AccelbenchError, InputError
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """A command-line value that cannot be used."""
+
+
+class OutputConflict(AccelbenchError):
+    """Another process wrote the output this command was writing (a release of the same name, say)."""

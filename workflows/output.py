@@ -1,25 +1,49 @@
-"""Writing command output all at once: to stdout, or atomically to a file (nothing half-written)."""
+"""Writing command output all at once, and never over anything accelbench did not write.
+
+Files go to stdout or are written atomically. Folders are filled under a temporary name beside their
+destination, then moved into place. An existing destination is replaced only when it is empty or
+holds exactly a previous output of the same command (named in its `.accelbench-output.json`); never
+the current directory, a protected path (the store being read) or a folder inside or above one.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import sys
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from pipeline.atomic import write_bytes_atomic
+from workflows.errors import OutputConflict, UsageError
+
+OUTPUT_MARK = ".accelbench-output.json"
 
 
 def json_lines(rows: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, sort_keys=False) + "\n" for row in rows)
 
 
+def check_output_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a folder; give the name of a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--output {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UsageError(f"--output {path}: the folder {parent} is not writable")
+            break
+    return path
+
+
 def write_text_atomic(path: str | Path, text: str | bytes) -> None:
-    write_bytes_atomic(path, text.encode() if isinstance(text, str) else text)
+    write_bytes_atomic(check_output_file(path), text.encode() if isinstance(text, str) else text)
 
 
 def emit(text: str, output: str | Path | None) -> None:
@@ -30,18 +54,90 @@ def emit(text: str, output: str | Path | None) -> None:
         write_text_atomic(output, text)
 
 
+def _files_under(folder: Path) -> set[str]:
+    return {(Path(root) / name).relative_to(folder).as_posix() for root, _, names in os.walk(folder) for name in names}
+
+
+def _check_destination(path: Path, label: str, protected: Sequence[str | Path]) -> None:
+    resolved = path.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        raise UsageError(f"{label} {path} is the current directory or a folder above it; give a new folder")
+    for other in protected:
+        other = Path(other).resolve()
+        if resolved == other or resolved in other.parents or other in resolved.parents:
+            raise UsageError(f"{label} {path} is the store {other}, inside it or above it; give a folder outside the store")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label} {path} is a file; give a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{label} {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UsageError(f"{label} {path}: the folder {parent} is not writable")
+            break
+
+
+def _previous_output_of(path: Path, command: str) -> bool:
+    """Whether `path` is empty, or holds exactly what `command` wrote there before."""
+    present = _files_under(path)
+    if not present and not any(path.iterdir()):
+        return True
+    try:
+        mark = json.loads((path / OUTPUT_MARK).read_text())
+        written = set(mark["files"]) if mark.get("command") == command else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return written is not None and present - {OUTPUT_MARK} <= written
+
+
 @contextmanager
-def staged_folder(path: str | Path, replace: bool) -> Iterator[Path]:
-    """A folder that appears whole or not at all: filled under a temporary name, then renamed into place."""
-    path = Path(path)
-    if path.exists() and not replace:
-        raise FileExistsError(path)
+def _staging(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
+    staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
+    os.mkdir(staging)  # mode 0777 less the umask, like any folder the user makes
     try:
         yield staging
-        if path.exists():
-            shutil.rmtree(path)
-        os.rename(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def replaceable_folder(path: str | Path, command: str, label: str, protected: Sequence[str | Path] = ()) -> Iterator[Path]:
+    """The output folder of `command`: yields a staging folder that then replaces `path` whole."""
+    path = Path(path)
+    _check_destination(path, label, protected)
+    if path.exists() and not _previous_output_of(path, command):
+        raise UsageError(f"{label} {path} is not empty and is not an earlier output of `accelbench {command}`; "
+                         "nothing there is deleted: give a new or empty folder")
+    with _staging(path) as staging:
+        yield staging
+        files = sorted(_files_under(staging))
+        (staging / OUTPUT_MARK).write_text(json.dumps({"command": command, "files": files}, indent=1) + "\n")
+        if path.exists():
+            if not _previous_output_of(path, command):  # something was added meanwhile
+                raise UsageError(f"{label} {path} changed while this command ran; nothing there is deleted: run it again")
+            retired = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(path, retired)
+            os.rename(staging, path)
+            shutil.rmtree(retired)
+        else:
+            os.rename(staging, path)
+
+
+@contextmanager
+def new_folder(path: str | Path, label: str, protected: Sequence[str | Path] = ()) -> Iterator[Path]:
+    """A folder that must not exist: yields a staging folder renamed into place at the end. Of two
+    processes writing the same `path` at once, exactly one succeeds; the other raises OutputConflict."""
+    path = Path(path)
+    _check_destination(path, label, protected)
+    if path.exists():
+        raise UsageError(f"{label} {path} exists; it is never overwritten: choose another name or folder")
+    with _staging(path) as staging:
+        yield staging
+        try:
+            # a folder is renamed over an empty folder, never over a non-empty one (ENOTEMPTY/EEXIST)
+            os.rename(staging, path)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise OutputConflict(f"{path} was written by another process while this one ran; it is kept as that process wrote it") from None
+            raise

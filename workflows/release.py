@@ -7,7 +7,6 @@ sorted rows, fixed seeds and thread counts, so the same inputs regenerate byte-i
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TextIO
 
@@ -17,16 +16,18 @@ from pipeline.records import SCHEMAS
 from pipeline.store import Store, status_counts
 from surrogate.fit import FitSettings
 from surrogate.manifest import MANIFEST, file_hashes
+from search_space.errors import InputError, check_name
 from workflows.errors import UsageError
 
 FORMAT = 1
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def release_folder(out: str | Path, name: str, version: str) -> Path:
     for label, value in (("--name", name), ("--version", version)):
-        if not NAME_PATTERN.fullmatch(value):
-            raise UsageError(f"{label} {value!r} is not allowed; use letters, digits, '.', '_' and '-'")
+        try:
+            check_name(value, label)
+        except InputError as error:
+            raise UsageError(str(error)) from None
     return Path(out) / f"{name}-{version}"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from surrogate import saved
+from surrogate.models import SurrogateError
 from surrogate.fit import FitSettings, TargetFit, fit_all
 from surrogate.plots import predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
@@ -17,6 +18,8 @@ def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id
 
     frame = wide(store, recipe_id)
     chosen = targets or [c for c in result_columns(frame) if frame[c].notna().sum() > 0]
+    if frame.empty or not chosen:
+        raise SurrogateError(f"{store.uri} holds no results to fit ({len(frame)} architectures); collect or import records first")
     print(f"fitting {len(chosen)} targets on {len(frame)} architectures: {', '.join(chosen)}", file=log, flush=True)
     return fit_all(frame, chosen, settings, log), frame
 

@@ -10,10 +10,12 @@ from typing import Protocol
 
 import numpy as np
 
+from search_space.errors import InputError
+
 THREADS = 2  # fixed, so that fits are reproducible bit for bit
 
 
-class SurrogateError(ValueError):
+class SurrogateError(InputError):
     """A surrogate request that cannot be served (unknown model or target, bad or tampered files)."""
 
 

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-RAY = str(Path(sys.executable).parent / "ray")
-PROBE = "probe"  # the custom resource only the second node has
+from tests.conftest import PROBE  # noqa: F401 - the custom resource only the second Ray node has
 
 # A sweep whose tasks take seconds: 2 epochs at 32 px on the tiny folder, profiling at 32 px.
 TINY_RECIPE = {
@@ -56,32 +51,6 @@ def to_toml(values: dict, prefix: str = "") -> str:
         header = f"[[{name}]]" if key.startswith("[") else f"[{name}]"
         text += f"\n{header}\n" + to_toml(value, f"{name}.")
     return text
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """`ray start --head` (2 CPUs) and a second node with the custom resource `probe` (1 CPU)."""
-    import ray
-
-    address = f"127.0.0.1:{_free_port()}"
-    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    common = ["--disable-usage-stats", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(200 * 2**20)]
-    subprocess.run([RAY, "start", "--head", "--port", address.split(":")[1], "--num-cpus", "2", "--include-dashboard", "false", *common],
-                   check=True, capture_output=True, env=environment)
-    try:
-        subprocess.run([RAY, "start", "--address", address, "--num-cpus", "1", "--resources", json.dumps({PROBE: 1}), *common],
-                       check=True, capture_output=True, env=environment)
-        ray.init(address=address, logging_level="WARNING")
-        yield address
-    finally:
-        ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=environment)
 
 
 @pytest.fixture(scope="session")

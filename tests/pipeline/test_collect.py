@@ -21,6 +21,7 @@ from pipeline.plan import make_plan
 from pipeline.run import collect
 from pipeline.store import Store
 from pipeline.sweep import Sweep
+from training.folders import DataError, identify
 from tests.pipeline.conftest import FAST_ORT, PROBE, sweep_values, to_toml
 
 SMALL = "-".join(["e1k3l1"] * 7)
@@ -33,7 +34,7 @@ def keys_and_statuses(store: Store, table: str) -> list[tuple[str, str]]:
 
 
 def assert_one_record_per_task(store: Store, sweep: Sweep) -> None:
-    plan = make_plan(sweep, store)
+    plan = make_plan(sweep, store, data_id=identify(sweep.training.data).data_id)
     assert plan.todo == () and plan.done == plan.total
     for table in ("train", "profile"):
         keys = [key for key, _ in keys_and_statuses(store, table)]
@@ -195,13 +196,28 @@ def test_interrupted_driver_stops_cleanly_and_truncated_fragment_is_redone(ray_c
     assert_one_record_per_task(store, Sweep.from_dict(values))
 
 
-def test_training_that_cannot_start_is_recorded_failed_and_profiling_goes_on(ray_cluster, tmp_path):
-    """The actor cannot open its dataset: each training is retried, then recorded with the reason."""
+def test_a_dataset_no_training_host_sees_stops_the_sweep_before_anything_is_written(ray_cluster, tmp_path):
+    """The path is checked on a training worker (one probe task): a clear error, no records, no store."""
     values = sweep_values(tmp_path / "no-such-dataset", tmp_path / "onnx", sample=1)
-    values["scheduling"]["max_retries"] = 1
+    with pytest.raises(DataError, match="on a training host: .*no-such-dataset.* is not a folder"):
+        collect(Sweep.from_dict(values), Store(tmp_path / "store"), address=ray_cluster, stream=io.StringIO())
+    assert not list((tmp_path / "store").rglob("*.parquet")) and not (tmp_path / "store" / "_lock").exists()
+
+
+def test_training_keys_name_the_dataset_so_another_dataset_is_new_work(ray_cluster, tiny_data, tmp_path):
+    import shutil
+
+    values = sweep_values(tiny_data, tmp_path / "onnx", sample=1, targets=[{"name": "cpu", "backend": "onnxruntime", "options": FAST_ORT}])
+    values["profiling"] = None
+    del values["profiling"]
     store = Store(tmp_path / "store")
     collect(Sweep.from_dict(values), store, stream=io.StringIO())
-    train = store.read("train").to_pylist()
-    assert [row["status"] for row in train] == ["failed"] and train[0]["attempts"] == 2
-    assert "worker died 2 times" in train[0]["error"] and "no-such-dataset" in train[0]["error"]
-    assert [row["status"] for row in store.read("profile").to_pylist()] == ["ok"]
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    next((other / "train" / "0").iterdir()).unlink()  # one image fewer: another dataset
+    values["training"]["data"] = str(other)
+    log = io.StringIO()
+    summary = collect(Sweep.from_dict(values), store, stream=log)
+    assert summary.planned == 1 and "0 already recorded, 1 to run" in log.getvalue()
+    data_ids = {row["data_id"] for row in store.read("train").to_pylist()}
+    assert len(data_ids) == 2 and all(len(d) == 12 for d in data_ids)

@@ -7,13 +7,14 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.records import RecordError, arch_row, to_table
-from pipeline.store import Store, StoreError
+from pipeline.store import NotAStore, Store, StoreError
 from pipeline.views import wide
 from search_space import sample
 
@@ -39,7 +40,7 @@ def profile_row(arch_index: int, target: str = "cpu", status: str = "ok", latenc
 def train_row(arch_index: int, top1: float, seed: int = 0, recipe_id: str = "r1", status: str = "ok") -> dict:
     arch_id = ARCHS[arch_index].arch_id
     return {
-        "task_key": f"{arch_id}/train/{recipe_id}-s{seed}", "arch_id": arch_id, "recipe_id": recipe_id, "recipe_name": "smoke", "seed": seed,
+        "task_key": f"{arch_id}/train/{recipe_id}-s{seed}", "arch_id": arch_id, "recipe_id": recipe_id, "recipe_name": "smoke", "seed": seed, "data_id": "d1",
         "status": status, "val_top1": top1, "val_top5": 99.0, "top1_convention": "best_of_validated",
         "curve": [{"epoch": 0, "resolution": 32, "lr": 0.1, "train_loss": 2.0, "train_top1": 10.0, "val_top1": None, "val_top5": None}],
         "random_weight_top1": None, "train_time_s": 1.0, "device_name": "cpu", "device_count": 1, "peak_memory_bytes": None,
@@ -80,16 +81,52 @@ def test_rows_that_do_not_fit_the_schema_are_refused_naming_the_column():
         to_table("nope", [])
 
 
-def test_truncated_fragment_is_quarantined_and_its_task_no_longer_counts_as_done(tmp_path):
+def test_truncated_fragment_is_quarantined_by_the_lock_holder_and_its_task_no_longer_counts_as_done(tmp_path):
     store = Store(tmp_path)
     good = store.write("profile", [profile_row(0)])
     bad = Path(store.write("profile", [profile_row(1)]))
     bad.write_bytes(bad.read_bytes()[:-9])
-    assert store.done_keys("profile") == {profile_row(0)["task_key"]}
+    with store.lock("collect"):
+        assert store.done_keys("profile") == {profile_row(0)["task_key"]}
     assert not bad.exists() and Path(good).exists()
     moved = list((tmp_path / "_quarantine" / "profile").iterdir())
-    assert len(moved) == 1 and "truncated" in (tmp_path / "_quarantine" / "log.jsonl").read_text()
+    assert len(moved) == 1 and "truncated" in store.quarantine_log()[0]["reason"]
     assert store.reported_quarantine and "redone" in store.reported_quarantine[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_reader_without_the_lock_skips_bad_files_and_changes_nothing(tmp_path):
+    store = Store(tmp_path)
+    store.write("profile", [profile_row(0)])
+    bad = Path(store.write("profile", [profile_row(1)]))
+    bad.write_bytes(bad.read_bytes()[:-9])
+    before = snapshot(tmp_path)
+    reader = Store(tmp_path)
+    assert reader.done_keys("profile") == {profile_row(0)["task_key"]}
+    assert [row["arch_id"] for row in reader.read("profile").to_pylist()] == [ARCHS[0].arch_id]
+    assert snapshot(tmp_path) == before and not (tmp_path / "_quarantine").exists()
+    assert len(reader.skipped) == 1 and "truncated" in reader.skipped[0] and "skipped" in reader.skipped[0]
+
+
+def test_stray_and_foreign_files_in_a_table_folder_are_left_alone_and_reported(tmp_path):
+    store = Store(tmp_path)
+    store.write("profile", [profile_row(0)])
+    (tmp_path / "profile" / "notes.txt").write_text("mine")
+    (tmp_path / "profile" / "foo.parquet").write_bytes(b"not even parquet")
+    foreign = pa.table({"x": [1, 2]})
+    pq.write_table(foreign, tmp_path / "profile" / "part-0.parquet")  # what pandas or Spark would name a file
+    pq.write_table(foreign, tmp_path / "profile" / f"{ARCHS[1].arch_id}.cpuid.parquet")  # a record's name, another schema
+    reader = Store(tmp_path)
+    assert reader.done_keys("profile") >= {profile_row(0)["task_key"]}
+    assert [row["arch_id"] for row in reader.read("profile").to_pylist()] == [ARCHS[0].arch_id]
+    skipped = "\n".join(reader.skipped)
+    assert "notes.txt: not a record file name" in skipped and "foo.parquet: not a record file name" in skipped
+    assert "part-0.parquet: not a profile record file (no column task_key" in skipped
+    assert f"{ARCHS[1].arch_id}.cpuid.parquet" in skipped
+    assert (tmp_path / "profile" / "notes.txt").read_text() == "mine"
 
 
 def test_a_fragment_with_a_footer_but_a_corrupt_body_is_quarantined_when_read(tmp_path):
@@ -99,9 +136,38 @@ def test_a_fragment_with_a_footer_but_a_corrupt_body_is_quarantined_when_read(tm
     data = bytearray(bad.read_bytes())
     data[4:40] = b"\xff" * 36
     bad.write_bytes(bytes(data))
-    rows = store.read("profile").to_pylist()
+    with store.lock("collect"):
+        rows = store.read("profile").to_pylist()
     assert [row["arch_id"] for row in rows] == [ARCHS[0].arch_id]
     assert not bad.exists()
+
+
+def test_writing_several_tables_is_all_or_nothing(tmp_path):
+    store = Store(tmp_path)
+    good = [arch_row(a) for a in ARCHS[:2]]
+    bad = profile_row(0)
+    bad["status"] = "weird"
+    with pytest.raises(RecordError, match="status='weird'"):
+        store.write_tables({"archs": good, "profile": [bad]})
+    assert not any(p.suffix == ".parquet" for p in tmp_path.rglob("*"))
+    store.write_tables({"archs": good, "profile": [profile_row(0)]})
+    assert store.read("archs").num_rows == 2 and store.read("profile").num_rows == 1
+    assert (tmp_path / "_store.json").is_file()
+
+
+def test_a_path_that_is_not_a_store_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotAStore, match="is a file, not a store folder"):
+        Store(tmp_path / "file").check_usable(create=True)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "thesis.tex").write_text("x")
+    with pytest.raises(NotAStore, match="not an accelbench store"):
+        Store(tmp_path / "folder").check_usable(create=True)
+    with pytest.raises(NotAStore, match="no such store"):
+        Store(tmp_path / "absent").check_usable(create=False)
+    Store(tmp_path / "absent").check_usable(create=True)
+    (tmp_path / "empty").mkdir()
+    Store(tmp_path / "empty").check_usable(create=True)
 
 
 def test_the_latest_record_of_a_key_wins(tmp_path):
@@ -176,6 +242,67 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
         assert f'"pid": {os.getpid()}' in (tmp_path / "_lock").read_text()
 
 
+def _contend(root: str, rounds: int, start, log: str) -> None:
+    """Try to take the store's lock `rounds` times; inside, do a non-atomic read-modify-write."""
+    import time as clock
+
+    store = Store(root)
+    start.wait(60)
+    for _ in range(rounds):
+        try:
+            with store.lock("contender"):
+                counter = Path(root) / "counter"
+                value = int(counter.read_text()) if counter.exists() else 0
+                clock.sleep(0.002)
+                counter.write_text(str(value + 1))
+                with open(log, "a") as handle:
+                    handle.write("1\n")
+        except StoreError:
+            clock.sleep(0.001)
+
+
+def test_lock_stress_never_two_holders_even_when_taking_over_a_dead_owners_lock(tmp_path):
+    """Eight processes race for the lock, starting from a lock file left by a SIGKILLed owner. Each
+    holder increments a counter without any other protection: a lost update means two held it."""
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    dead = context.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    dead.start()
+    assert ready.wait(60)
+    dead.kill()
+    dead.join()
+    start, log = context.Event(), tmp_path / "entries"
+    contenders = [context.Process(target=_contend, args=(str(tmp_path), 60, start, str(log))) for _ in range(8)]
+    for process in contenders:
+        process.start()
+    start.set()
+    for process in contenders:
+        process.join(240)
+        assert process.exitcode == 0
+    entries = len(log.read_text().splitlines())
+    assert entries > 8 and int((tmp_path / "counter").read_text()) == entries
+    assert not (tmp_path / "_lock").exists()
+
+
+def test_only_the_holder_releases_the_lock(tmp_path):
+    first = Store(tmp_path)
+    context = multiprocessing.get_context("spawn")
+    with first.lock("first"):
+        other = context.Process(target=_try_lock, args=(str(tmp_path),))
+        other.start()
+        other.join(60)
+        assert other.exitcode == 3  # refused, and its refusal removed nothing
+        assert '"purpose": "first"' in (tmp_path / "_lock").read_text()
+
+
+def _try_lock(root: str) -> None:
+    try:
+        with Store(root).lock("second"):
+            raise SystemExit(0)
+    except StoreError:
+        raise SystemExit(3)
+
+
 def test_wide_view_has_one_row_per_architecture_and_a_column_per_result(tmp_path):
     store = Store(tmp_path)
     store.write("archs", [arch_row(a) for a in ARCHS[:3]])
@@ -228,7 +355,14 @@ def test_a_store_behind_a_pyarrow_filesystem_uri_works_the_same(tmp_path):
     store.write("profile", [profile_row(1)])
     with store.filesystem.open_output_stream(store.path("profile", f"{ARCHS[2].arch_id}.cpuid.parquet")) as sink:
         sink.write(b"PAR1 truncated")
-    assert store.done_keys("profile") == {profile_row(0)["task_key"], profile_row(1)["task_key"]}
-    assert len(store.reported_quarantine) == 1
+    with store.lock("collect"):
+        assert store.done_keys("profile") == {profile_row(0)["task_key"], profile_row(1)["task_key"]}
+    assert len(store.reported_quarantine) == 1 and store.lock_is_advisory
+    with store.filesystem.open_output_stream(store.path("_lock")) as sink:  # another host's driver
+        sink.write(b'{"purpose": "accelbench collect", "host": "elsewhere", "pid": 1}')
+    with pytest.raises(StoreError, match="in use by accelbench collect on elsewhere .*delete"):
+        with store.lock("second"):
+            pass
+    store.filesystem.delete_file(store.path("_lock"))
     assert store.compact("profile") == (2, 2)
     assert sorted(row["arch_id"] for row in store.read("profile").to_pylist()) == sorted(a.arch_id for a in ARCHS[:2])

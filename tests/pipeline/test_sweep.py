@@ -96,4 +96,7 @@ def test_plan_counts_done_tasks_and_retries_only_the_statuses_asked(tmp_path):
     assert plan.done == 3 and {task.table for task in plan.todo} == {"train"}
     retried = make_plan(sweep, store, retry=("failed",))
     assert retried.redo == 1 and len(retried.todo) == 4
-    assert len(sweep_tasks(sweep, list(plan.architectures))) == 6
+    tasks = sweep_tasks(sweep, list(plan.architectures), data_id="abc")
+    assert len(tasks) == 6 and all("-dabc-s0" in task.key for task in tasks if task.table == "train")
+    other_data = make_plan(sweep, store, data_id="def")  # another dataset: its trainings are new tasks
+    assert {task.table for task in other_data.todo} == {"train"} and all("-ddef-s0" in task.key for task in other_data.todo)

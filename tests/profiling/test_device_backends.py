@@ -2,7 +2,6 @@
 recorded tool output, and their 'unavailable, because ...' answers."""
 
 import json
-import os
 import stat
 import subprocess
 import sys

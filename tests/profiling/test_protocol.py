@@ -1,8 +1,12 @@
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
+import psutil
 import pytest
+
+from profiling import protocol
 
 from profiling.protocol import LatencySummary, LoadMonitor, Measurement, Target, TargetError, TimingPlan, time_runs
 
@@ -67,14 +71,32 @@ def test_target_id_ignores_resources_and_option_order():
     assert Target("t", "onnxruntime", batch=2).target_id != two.target_id
 
 
-def test_load_monitor_sees_another_process():
-    with LoadMonitor() as quiet:
-        time.sleep(0.5)
+def test_load_monitor_counts_at_least_what_another_process_burned():
+    """True on a busy machine too: other processes' load only adds to what the burner used."""
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
+        child = psutil.Process(burner.pid)
+        before = sum(child.cpu_times()[:2])
+        started = time.perf_counter()
         with LoadMonitor() as busy:
             time.sleep(1.0)
+        wall = time.perf_counter() - started
+        burned = sum(child.cpu_times()[:2]) - before
     finally:
         burner.kill()
-    assert busy.other_load > quiet.other_load + 0.2  # one of two cores busy: about 0.5
+    assert burned > 0.05  # the burner got some CPU, whatever else runs
+    assert busy.other_load >= 0.7 * burned / (wall * psutil.cpu_count())  # 0.7: the two clocks are read a little apart
+
+
+def test_load_monitor_subtracts_its_own_process(monkeypatch):
+    """The arithmetic, with the clocks injected: machine busy 1.5 s, of which 1.0 s this process, over
+    1 s of wall time on 2 CPUs -> others used 0.25 of the machine."""
+    readings = {"busy": iter([10.0, 11.5]), "own": iter([3.0, 4.0]), "wall": iter([100.0, 101.0])}
+    monkeypatch.setattr(LoadMonitor, "_busy", staticmethod(lambda: next(readings["busy"])))
+    monkeypatch.setattr(LoadMonitor, "_own_time", lambda self: next(readings["own"]))
+    monkeypatch.setattr(protocol, "time", SimpleNamespace(perf_counter=lambda: next(readings["wall"])))
+    monkeypatch.setattr(protocol.psutil, "cpu_count", lambda: 2)
+    with LoadMonitor() as monitor:
+        pass
+    assert monitor.other_load == pytest.approx(0.25)

@@ -3,8 +3,9 @@ import onnxruntime
 import pytest
 
 from profiling.backends.tvm import TvmBackend, run_model, tune_database
-from profiling.export import INPUT_NAME
+from profiling.export import INPUT_NAME, ExportSettings, cached_export
 from profiling.protocol import Target
+from search_space import Architecture
 
 FAST = {"resolution": 64, "repeats": 3}
 
@@ -24,14 +25,18 @@ def test_untuned_measurement(architecture, onnx_64):
     assert measurement.environment["tuned"] is False
 
 
-def test_tuned_with_a_tiny_budget(architecture, onnx_64, tmp_path):
-    target = Target("tvm", "tvm", options=FAST)
-    database = tune_database([onnx_64], target, tmp_path / "db", max_trials=2, resolution=64)
+def test_tuned_with_a_tiny_budget(tmp_path):
+    """A real meta-schedule tuning run and a measurement with its database. The smallest architecture
+    at 32 px has the fewest distinct tuning tasks (19; the tuner visits each once: ~70 s here)."""
+    small = Architecture.from_compact("-".join(["e1k3l1"] * 7))
+    onnx = cached_export(small, tmp_path / "onnx", ExportSettings(resolution=32))
+    target = Target("tvm", "tvm", options={"resolution": 32, "repeats": 3})
+    database = tune_database([onnx], target, tmp_path / "db", max_trials=2, resolution=32)
     records = (database / "database_tuning_record.json").read_text().splitlines()
     assert len(records) >= 1
-    tuned = Target("tvm-tuned", "tvm", options={**FAST, "database": str(database)})
+    tuned = Target("tvm-tuned", "tvm", options={"resolution": 32, "repeats": 3, "database": str(database)})
     assert TvmBackend().available(tuned)
-    measurement = TvmBackend().measure(architecture, onnx_64, tuned)
+    measurement = TvmBackend().measure(small, onnx, tuned)
     assert measurement.status == "ok", measurement.error
     assert measurement.environment["tuned"] is True
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from training.data import DataError, TrainingData, load_crop, centre_crop_box
+from training.data import DataError, TrainingData, load_crop
 from training.embedded import embedded_dataset
 
 

@@ -25,6 +25,7 @@ def tiny_data(tiny_root):
     return TrainingData(tiny_root, workers=0)
 
 
+@pytest.mark.slow  # about 1.5 minutes on 2 cores: in `make test-all`
 def test_smoke_recipe_learns_well_above_chance(embedded_root):
     """The 'must show': the smoke preset on the embedded digits (10 classes, chance 10%)."""
     torch.set_num_threads(2)
@@ -37,7 +38,6 @@ def test_smoke_recipe_learns_well_above_chance(embedded_root):
     assert [r.resolution for r in result.curve] == [recipe.resolution_at(e) for e in range(recipe.epochs)]
     validated = [r.val_top1 for r in result.curve if r.val_top1 is not None]
     assert len(validated) == recipe.validate_last_epochs and result.val_top1 == max(validated)
-    assert result.train_time_s < 300
 
 
 def test_lr_follows_the_schedule_every_iteration(tiny_data):

@@ -1,0 +1,79 @@
+"""ImageNet-layout folders (`train/<class>/*.JPEG`, `val/<class>/*.JPEG`) without torch: their listing,
+the check that a folder has that layout, and its identity (a fingerprint of its file list).
+
+The fingerprint is part of every training task's key, so a sweep pointed at another dataset makes
+new tasks instead of mixing its records with those of the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from search_space.errors import InputError
+
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+SPLITS = ("train", "val")
+
+
+class DataError(InputError):
+    """A dataset folder that does not have the ImageNet layout."""
+
+
+def list_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Classes (sorted folder names) and (path, label) samples in a stable order."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; expected <root>/<class>/<image>.JPEG")
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise DataError(f"{root} has no class folders; expected <root>/<class>/<image>.JPEG")
+    samples = [
+        (str(root / name / file), label)
+        for label, name in enumerate(classes)
+        for file in sorted(entry.name for entry in os.scandir(root / name))
+        if os.path.splitext(file)[1].lower() in IMAGE_SUFFIXES
+    ]
+    if not samples:
+        raise DataError(f"{root} has class folders but no .JPEG/.jpg/.png images")
+    return classes, samples
+
+
+@dataclass(frozen=True)
+class DatasetIdentity:
+    data_id: str  # first 12 hex digits of sha256 over the sorted "split/class/file" lines
+    classes: int
+    train_images: int
+    val_images: int
+
+
+def identify(root: str | Path) -> DatasetIdentity:
+    """The identity of an ImageNet-layout folder; a DataError names what is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data={str(root)!r} is not a folder; expected {root}/{{train,val}}/<class>/<image>.JPEG")
+    digest = hashlib.sha256()
+    counts = {}
+    classes: list[str] = []
+    for split in SPLITS:
+        if not (root / split).is_dir():
+            raise DataError(f"{root} has no {split}/ folder; expected {root}/{{train,val}}/<class>/<image>.JPEG")
+        split_classes, samples = list_image_folder(root / split)
+        if split == "val":
+            if split_classes != classes:
+                raise DataError(f"{root}/val has other class folders than {root}/train")
+        classes = split_classes
+        counts[split] = len(samples)
+        for path, _ in samples:
+            digest.update(f"{split}/{Path(path).parent.name}/{Path(path).name}\n".encode())
+    return DatasetIdentity(digest.hexdigest()[:12], len(classes), counts["train"], counts["val"])
+
+
+def resolve_data(spec: str | Path) -> Path:
+    """`embedded` (the digits, written on first use) or a path to an ImageNet-layout folder."""
+    if str(spec) == "embedded":
+        from training.embedded import embedded_dataset
+
+        return embedded_dataset()
+    return Path(spec)
