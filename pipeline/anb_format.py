@@ -103,7 +103,7 @@ def _number(value: Any) -> float | None:
 def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[str, list[dict[str, Any]]]:
     """Store rows (`archs`, `train`, `profile`) from reference records. A repeated architecture keeps
     every training (as seeds 0, 1, ...) and its first measurements; missing values stay missing."""
-    from pipeline.records import arch_row, now, task_key
+    from pipeline.records import arch_row, now, row, task_key
     from search_space import Architecture, SpaceError
 
     tables: dict[str, list[dict[str, Any]]] = {"archs": [], "train": [], "profile": []}
@@ -122,13 +122,12 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
             tables["archs"].append(arch_row(architecture))
         metrics = record.data.get("metrics") or {}
         top1 = _number(metrics.get("val_top1"))
-        tables["train"].append({
-            "task_key": task_key(arch_id, "train", f"{REFERENCE_RECIPE_ID}-s{repeat}"), "arch_id": arch_id, "recipe_id": REFERENCE_RECIPE_ID,
-            "recipe_name": "anb-proxy (reference)", "seed": repeat, "data_id": REFERENCE_DATA_ID, "status": "ok" if top1 is not None else "failed",
-            "val_top1": top1, "val_top5": _number(metrics.get("val_top5")), "top1_convention": "best_of_validated", "curve": [],
-            "random_weight_top1": None, "train_time_s": _number(metrics.get("train_time")), "device_name": None, "device_count": None,
-            "peak_memory_bytes": None, "error": None if top1 is not None else f"{record.name}: no val_top1", **provenance,
-        })
+        tables["train"].append(row(
+            "train", task_key=task_key(arch_id, "train", f"{REFERENCE_RECIPE_ID}-s{repeat}"), arch_id=arch_id, recipe_id=REFERENCE_RECIPE_ID,
+            recipe_name="anb-proxy (reference)", seed=repeat, data_id=REFERENCE_DATA_ID, status="ok" if top1 is not None else "failed",
+            val_top1=top1, val_top5=_number(metrics.get("val_top5")), top1_convention="best_of_validated", curve=[],
+            train_time_s=_number(metrics.get("train_time")), error=None if top1 is not None else f"{record.name}: no val_top1", **provenance,
+        ))
         if repeat:
             continue
         performance = record.data.get("platform_perf") or {}
@@ -141,13 +140,12 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
                 "throughput_ips": _number(throughput.get("throughput_mean")), "throughput_ips_std": _number(throughput.get("throughput_std")),
             }
             ok = any(values[k] is not None for k in ("latency_ms_mean", "throughput_ips"))
-            tables["profile"].append({
-                "task_key": task_key(arch_id, "profile", f"reference-{device}"), "arch_id": arch_id, "target": device,
-                "target_id": f"reference-{device}", "backend": "reference", "device": device, "batch": None, "precision": None,
-                "threads": None, "reported": reported, "status": "ok" if ok else "failed", "latency_ms_median": None, "latency_ms_p90": None,
-                "n": None, **values, "samples_ms": [], "build_time_s": None, "other_load": None,
-                "environment": json.dumps({"source": REFERENCE_SOURCE, "record": record.name}), "error": None if ok else f"{record.name}: no values", **provenance,
-            })
+            tables["profile"].append(row(
+                "profile", task_key=task_key(arch_id, "profile", f"reference-{device}"), arch_id=arch_id, target=device,
+                target_id=f"reference-{device}", backend="reference", device=device, reported=reported, status="ok" if ok else "failed",
+                **values, samples_ms=[], environment=json.dumps({"source": REFERENCE_SOURCE, "record": record.name}),
+                error=None if ok else f"{record.name}: no values", **provenance,
+            ))
     return tables
 
 

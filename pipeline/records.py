@@ -16,7 +16,7 @@ import pyarrow as pa
 from search_space import ANB, Architecture, count_macs, count_params
 from search_space.errors import InputError
 
-SCHEMA_VERSION = 2  # 2: train rows name their dataset (data_id)
+SCHEMA_VERSION = 2  # 2: dataset identity, the trainability rule, timings apart, trained weights, typed targets
 STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable")
 
 
@@ -73,15 +73,21 @@ TRAIN = pa.schema(
         pa.field("seed", pa.int64(), nullable=False),
         pa.field("data_id", pa.string()),  # fingerprint of the dataset's file list (training.folders.identify)
         pa.field("status", pa.string(), nullable=False),
-        pa.field("val_top1", pa.float64()),
-        pa.field("val_top5", pa.float64()),
+        pa.field("val_top1", pa.float64()),  # best top-1 of the validated epochs
+        pa.field("val_top5", pa.float64()),  # best top-5 of the validated epochs, on its own (as the reference)
         pa.field("top1_convention", pa.string()),
         pa.field("curve", pa.list_(CURVE_POINT)),
         pa.field("random_weight_top1", pa.float64()),
-        pa.field("train_time_s", pa.float64()),
+        pa.field("train_time_s", pa.float64()),  # the training epochs (validation included), all devices
+        pa.field("check_time_s", pa.float64()),  # the trainability check
+        pa.field("random_weight_time_s", pa.float64()),
         pa.field("device_name", pa.string()),
         pa.field("device_count", pa.int32()),
-        pa.field("peak_memory_bytes", pa.int64()),
+        pa.field("check_memory_bytes", pa.int64()),  # the trainability rule's figure
+        pa.field("peak_memory_bytes", pa.int64()),  # the training's peak on the first device (CUDA)
+        pa.field("trainability_rule", pa.string()),  # the rule applied, in words
+        pa.field("weights_path", pa.string()),  # trained weights (safetensors), relative to the store
+        pa.field("weights_sha256", pa.string()),
         pa.field("attempts", pa.int32()),
         *_provenance_fields(),
     ]
@@ -97,6 +103,7 @@ PROFILE = pa.schema(
         pa.field("device", pa.string()),
         pa.field("batch", pa.int32()),
         pa.field("precision", pa.string()),
+        pa.field("resolution", pa.int32()),
         pa.field("threads", pa.int32()),
         # which of this target's numbers are results: "latency" (ms per batch), "throughput" (images/s)
         pa.field("reported", pa.list_(pa.string())),
@@ -108,6 +115,8 @@ PROFILE = pa.schema(
         pa.field("n", pa.int32()),
         pa.field("throughput_ips", pa.float64()),
         pa.field("throughput_ips_std", pa.float64()),
+        pa.field("accuracy_top1", pa.float64()),  # where the target also evaluates (quantised models on the FPGA)
+        pa.field("accuracy_top5", pa.float64()),
         pa.field("samples_ms", pa.list_(pa.float64())),
         pa.field("build_time_s", pa.float64()),
         pa.field("other_load", pa.float64()),
@@ -136,17 +145,30 @@ def task_key(arch_id: str, table: str, config_id: str) -> str:
     return f"{arch_id}/{table}/{config_id}"
 
 
+def row(table: str, **values: Any) -> dict[str, Any]:
+    """A row of `table` from the values given: every column the schema allows may be left out when
+    nullable (None), none may be unknown; required ones must be given."""
+    schema = schema_of(table)
+    unknown = sorted(set(values) - set(schema.names))
+    if unknown:
+        raise RecordError(f"{table}: unknown columns {unknown}")
+    missing = sorted(f.name for f in schema if not f.nullable and f.name != "schema_version" and values.get(f.name) is None)
+    if missing:
+        raise RecordError(f"{table} row ({values.get('task_key')}): missing required columns {missing}")
+    return {name: values.get(name) for name in schema.names if name != "schema_version"}
+
+
 def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Rows as an Arrow table of the table's schema; a missing, unknown or mistyped column is an error."""
     schema = schema_of(table)
     names = set(schema.names)
-    for number, row in enumerate(rows):
-        row.setdefault("schema_version", SCHEMA_VERSION)
-        unknown, missing = sorted(set(row) - names), sorted(names - set(row))
+    for number, values in enumerate(rows):
+        values.setdefault("schema_version", SCHEMA_VERSION)
+        unknown, missing = sorted(set(values) - names), sorted(names - set(values))
         if unknown or missing:
-            raise RecordError(f"{table} row {number} ({row.get('task_key')}): unknown columns {unknown}, missing columns {missing}")
-        if row.get("status") is not None and row["status"] not in STATUSES:
-            raise RecordError(f"{table} row {number}: status={row['status']!r} is not allowed; choices are {', '.join(STATUSES)}")
+            raise RecordError(f"{table} row {number} ({values.get('task_key')}): unknown columns {unknown}, missing columns {missing}")
+        if values.get("status") is not None and values["status"] not in STATUSES:
+            raise RecordError(f"{table} row {number}: status={values['status']!r} is not allowed; choices are {', '.join(STATUSES)}")
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
@@ -173,18 +195,22 @@ def arch_row(architecture: Architecture) -> dict[str, Any]:
     }
 
 
-def train_row(result: dict[str, Any], data_id: str | None, started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
-    """A `training.trainer.TrainResult.to_dict()` as a `train` row."""
+def train_row(result: dict[str, Any], data_id: str | None, started_at: datetime, code_version: str, attempts: int, weights: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A `training.trainer.TrainResult.to_dict()` as a `train` row; `weights`: (path in the store, sha256)."""
     values = dict(result)
     error = values.pop("error")
     values["curve"] = [dict(point) for point in values["curve"]]
-    return {
-        "task_key": task_key(values["arch_id"], "train", train_config_id(values["recipe_id"], values["seed"], data_id)),
+    path, digest = weights or (None, None)
+    return row(
+        "train",
+        task_key=task_key(values["arch_id"], "train", train_config_id(values["recipe_id"], values["seed"], data_id)),
         **values,
-        "data_id": data_id,
-        "attempts": attempts,
+        data_id=data_id,
+        weights_path=path,
+        weights_sha256=digest,
+        attempts=attempts,
         **provenance(started_at, error, code_version),
-    }
+    )
 
 
 REPORTABLE = ("latency", "throughput")
@@ -200,14 +226,15 @@ def profile_row(measurement: dict[str, Any], report: tuple[str, ...], started_at
     values = dict(measurement)
     error = values.pop("error")
     throughput, median, std = values["throughput_ips"], values["latency_ms_median"], values["latency_ms_std"]
-    # first-order error propagation of throughput = batch * 1000 / latency
-    throughput_std = throughput * std / median if throughput and median and std is not None else None
-    return {
-        "task_key": task_key(values["arch_id"], "profile", values["target_id"]),
+    if values.get("throughput_ips_std") is None and throughput and median and std is not None:
+        # first-order error propagation of throughput = batch * 1000 / latency
+        values["throughput_ips_std"] = throughput * std / median
+    values["environment"] = json.dumps(values["environment"], sort_keys=True, default=str)
+    return row(
+        "profile",
+        task_key=task_key(values["arch_id"], "profile", values["target_id"]),
         **values,
-        "reported": list(report),
-        "throughput_ips_std": throughput_std,
-        "environment": json.dumps(values["environment"], sort_keys=True, default=str),
-        "attempts": attempts,
+        reported=list(report),
+        attempts=attempts,
         **provenance(started_at, error, code_version),
-    }
+    )

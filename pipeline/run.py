@@ -23,9 +23,9 @@ from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
 from pipeline.plan import Plan, Task, make_plan, sweep_recipe
 from pipeline.progress import Progress
-from pipeline.records import arch_row
+from pipeline.records import arch_row, task_key, train_config_id
 from pipeline.store import Store
-from pipeline.sweep import Sweep
+from pipeline.sweep import Sweep, weights_needed
 from pipeline import workers
 from search_space.errors import InputError
 from training.folders import DataError, DatasetIdentity
@@ -114,9 +114,9 @@ def alive_node_resources() -> list[dict[str, float]]:
 
 
 def training_resources(sweep: Sweep) -> dict[str, float]:
-    """What one training worker asks of its host (a CUDA sweep asks for a GPU even if not told so)."""
+    """What one training worker asks of its host: on CUDA, one GPU per data-parallel device of the recipe."""
     stage = sweep.training
-    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (1 if stage.device == "cuda" else 0)}
+    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (sweep_recipe(sweep).devices if stage.device == "cuda" else 0)}
 
 
 class Driver:
@@ -148,14 +148,45 @@ class Driver:
                 reason = unplaceable({"CPU": spec.target.threads, **spec.resources}, nodes)
                 if reason:
                     self.unavailable_reason[spec.name] = reason
+        # targets that measure the trained network wait for their architecture's (first seed's) training
+        self.keep_weights = weights_needed(sweep)
+        self.weights: dict[str, str | None] = {}  # arch_id -> weights path in the store (None: no weights)
+        self.waiting: dict[str, list[Task]] = {}
+        if any(self.needs_weights(task) for task in self.profile_queue):
+            self.weights = self.recorded_weights()
+            training = {task.architecture.arch_id for task in self.train_queue if task.seed == self.first_seed}
+            ready = deque()
+            for task in self.profile_queue:
+                if self.needs_weights(task) and task.architecture.arch_id in training:
+                    self.waiting.setdefault(task.architecture.arch_id, []).append(task)
+                else:
+                    ready.append(task)
+            self.profile_queue = ready
             for task in self.profile_queue:
                 if self.needs_onnx(task):
                     self.exports_left[self.export_key(task)] += 1
 
+    @property
+    def first_seed(self) -> int | None:
+        return self.sweep.training.seeds[0] if self.sweep.training else None
+
+    def needs_weights(self, task: Task) -> bool:
+        from profiling.backends import get_backend
+
+        return task.table == "profile" and get_backend(task.target.target.backend).needs_trained_weights
+
+    def recorded_weights(self) -> dict[str, str | None]:
+        """Weights of trainings recorded before this run (first seed, this recipe and dataset)."""
+        if not self.sweep.training:
+            return {}
+        rows = self.store.read("train", ["task_key", "arch_id", "status", "weights_path"]).to_pylist()
+        wanted = {task_key(a.arch_id, "train", train_config_id(sweep_recipe(self.sweep).recipe_id, self.first_seed, self.plan.data_id)) for a in self.plan.architectures}
+        return {row["arch_id"]: (row["weights_path"] if row["status"] == "ok" else None) for row in rows if row["task_key"] in wanted}
+
     # --- submission ---
     @staticmethod
     def export_key(task: Task) -> tuple[str, int]:
-        return task.architecture.arch_id, int(task.target.target.option("resolution", 224))
+        return task.architecture.arch_id, task.target.target.resolution
 
     def needs_onnx(self, task: Task) -> bool:
         from profiling.backends import get_backend
@@ -163,10 +194,8 @@ class Driver:
         return get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
 
     def submit_train(self, task: Task, actor: Any) -> None:
-        budget = self.sweep.training.memory_budget_gb
-        ref = actor.train.remote(
-            task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, int(budget * 2**30) if budget else None, self.version, self.attempts[task.key] + 1
-        )
+        weights_to = (self.store.uri, Store.weights_path(task.key)) if self.keep_weights else None
+        ref = actor.train.remote(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, weights_to, self.version, self.attempts[task.key] + 1)
         self.in_flight[ref] = (task, actor)
 
     def submit_profile(self, task: Task) -> None:
@@ -182,7 +211,9 @@ class Driver:
         if options["num_gpus"]:
             options["max_calls"] = 1  # GPU memory leaks across tasks in one worker (ray#29606)
         remote = workers.profile_task.options(max_retries=0, name=f"profile:{spec.name}", **options)
-        ref = remote.remote(task.architecture.to_json(), spec.target.to_dict(), spec.reported, onnx, self.sweep.profiling.cache, self.version, self.attempts[task.key] + 1)
+        weights = (self.store.uri, self.weights[task.architecture.arch_id]) if self.needs_weights(task) else None
+        ref = remote.remote(task.architecture.to_json(), spec.target.to_dict(), spec.reported, onnx, self.sweep.profiling.cache, self.version,
+                            self.attempts[task.key] + 1, weights)
         self.in_flight[ref] = (task, None)
 
     def new_actor(self) -> Any:
@@ -208,6 +239,9 @@ class Driver:
         while self.profile_queue and len(self.in_flight) < cap:
             task = self.profile_queue.popleft()
             reason = self.unavailable_reason.get(task.target.name)
+            if reason is None and self.needs_weights(task) and not self.weights.get(task.architecture.arch_id):
+                reason = ("this target measures the trained network and the architecture has no trained weights "
+                          "(its training did not end ok, did not run in this sweep, or kept no weights: training.save_weights)")
             if reason:
                 self.record(task, workers.unavailable_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, reason, self.version))
             else:
@@ -217,6 +251,10 @@ class Driver:
     # --- results ---
     def record(self, task: Task, row: dict[str, Any]) -> None:
         self.store.write(task.table, [row])
+        if task.table == "train" and task.seed == self.first_seed:  # release what waited for these weights
+            arch_id = task.architecture.arch_id
+            self.weights[arch_id] = row.get("weights_path") if row["status"] == "ok" else None
+            self.profile_queue.extend(self.waiting.pop(arch_id, []))
         self.statuses.setdefault(task.stage, Counter())[row["status"]] += 1
         self.progress.record(row["status"])
         if row["status"] != "ok":
@@ -272,7 +310,7 @@ class Driver:
     def run(self) -> None:
         self.progress.maybe_show(force=True)
         self.fill()
-        while self.in_flight or self.train_queue or self.profile_queue:
+        while self.in_flight or self.train_queue or self.profile_queue or self.waiting:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_TIMEOUT_S)
             if ready:  # and whatever else has finished meanwhile
                 ready, _ = ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)

@@ -9,6 +9,7 @@ Layout under the root (a path, or a URI pyarrow's filesystems understand):
     _quarantine/<table>/...                 unreadable files moved aside (by the lock holder), their tasks redone
     _quarantine/log.jsonl                   why each was moved
     _sweeps/<name>.json                     each sweep's config as collected
+    _artifacts/weights/<arch_id>.<config_id>.safetensors   trained weights, named by their train task's key
     _lock                                   the process that owns the store (host, pid, since)
 
 A row is never edited. Should one key have several rows (a redone task; a compaction that stopped
@@ -53,6 +54,7 @@ MARKER = "_store.json"
 QUARANTINE = "_quarantine"
 LOCK = "_lock"
 SWEEPS_FOLDER = "_sweeps"  # each sweep's config as collected, so that `status` can say what is left
+ARTIFACTS = "_artifacts"
 FRAGMENT_NAME = re.compile(r"[0-9a-f]{16}\.[A-Za-z0-9][A-Za-z0-9._-]*\.parquet")
 _HELD_LOCKS: dict[str, int] = {}  # lock path -> depth: the lock is re-entrant within one process
 
@@ -207,6 +209,28 @@ class Store:
         if self.local:
             with atomic_output(self.path(SWEEPS_FOLDER, f"{check_name(name, 'sweep name')}.json")) as handle:
                 handle.write(json.dumps(config, indent=1).encode())
+
+    @staticmethod
+    def weights_path(train_key: str) -> str:
+        """Where a training task's weights go, relative to the root."""
+        return f"{ARTIFACTS}/weights/{fragment_name(train_key)[: -len('.parquet')]}.safetensors"
+
+    def put_artifact(self, relative: str, local: Path) -> str:
+        """Copy a file into the store at `relative` (whole or not at all); returns its sha256. Written by the
+        training workers on behalf of the lock holder, before the record that names it."""
+        digest = hashlib.sha256()
+        if self.local:
+            with atomic_output(self.path(relative)) as sink, open(local, "rb") as source:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(block)
+                    sink.write(block)
+        else:
+            self.filesystem.create_dir(self.path(relative).rsplit("/", 1)[0], recursive=True)
+            with self.filesystem.open_output_stream(self.path(relative)) as sink, open(local, "rb") as source:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(block)
+                    sink.write(block)
+        return digest.hexdigest()
 
     # --- listing and resume ---
     def list(self, table: str) -> Listing:

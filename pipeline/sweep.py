@@ -37,9 +37,9 @@ class TrainingStage:
     workers: int = 1  # long-lived training actors
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
-    loader_workers: int = 2  # DataLoader processes inside each actor
-    memory_budget_gb: float | None = None  # trainability check; default: the device's memory
+    loader_workers: int = 2  # DataLoader processes inside each actor (per rank when data-parallel)
     recycle_after: int = 50  # restart an actor after this many models (GPU memory leaks across models)
+    save_weights: bool | None = None  # keep trained weights in the store; None: when a target measures them (FPGA)
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,17 @@ def _parse_training(values: Any, source: str) -> TrainingStage:
     if not isinstance(overrides, dict):
         raise ConfigError(f"{source}: training.overrides must be a table of recipe fields")
     try:
-        get_recipe(recipe).replace(**overrides) if overrides else None
+        resolved = get_recipe(recipe).replace(**overrides) if overrides else get_recipe(recipe)
     except RecipeError as error:
         raise ConfigError(f"{source}: training.overrides: {error}") from None
+    device = _string(values, "device", where, source, defaults.device, ("cpu", "cuda"))
+    gpus = _number(values, "gpus_per_worker", where, source, defaults.gpus_per_worker, float)
+    if device == "cuda" and gpus and gpus != resolved.devices:
+        raise ConfigError(f"{source}: training.gpus_per_worker={gpus:g} is not allowed; the recipe {recipe} trains data-parallel on "
+                          f"{resolved.devices} devices: set gpus_per_worker = {resolved.devices} (or leave it out), or override devices")
+    save_weights = values.get("save_weights", "auto")
+    if save_weights not in ("auto", True, False):
+        raise ConfigError(f"{source}: training.save_weights={save_weights!r} is not allowed; choices are true, false, \"auto\" (when a target needs them)")
     seeds = values.get("seeds", list(defaults.seeds))
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"{source}: training.seeds={seeds!r} is not allowed; it must be a non-empty list of integers")
@@ -192,13 +200,13 @@ def _parse_training(values: Any, source: str) -> TrainingStage:
         overrides=dict(overrides),
         seeds=tuple(seeds),
         data=_string(values, "data", where, source, defaults.data),
-        device=_string(values, "device", where, source, defaults.device, ("cpu", "cuda")),
+        device=device,
         workers=_number(values, "workers", where, source, defaults.workers, minimum=1),
         cpus_per_worker=_number(values, "cpus_per_worker", where, source, defaults.cpus_per_worker, float),
-        gpus_per_worker=_number(values, "gpus_per_worker", where, source, defaults.gpus_per_worker, float),
+        gpus_per_worker=gpus,
         loader_workers=_number(values, "loader_workers", where, source, defaults.loader_workers),
-        memory_budget_gb=_number(values, "memory_budget_gb", where, source, None, float),
         recycle_after=_number(values, "recycle_after", where, source, defaults.recycle_after, minimum=1),
+        save_weights=None if save_weights == "auto" else save_weights,
     )
 
 
@@ -226,6 +234,7 @@ def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
             name=name,
             backend=backend,
             batch=values.get("batch", 1),
+            resolution=values.get("resolution", 224),
             device=values.get("device", "cpu"),
             precision=values.get("precision", "fp32"),
             threads=values.get("threads", 1),
@@ -235,6 +244,17 @@ def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
     except TargetError as error:
         raise ConfigError(f"{source}: {where}: {error}") from None
     return TargetSpec(target, tuple(report))
+
+
+def weights_needed(sweep: "Sweep") -> bool:
+    """Whether trainings keep their weights: as configured, else when a target measures the trained network."""
+    from profiling.backends import get_backend
+
+    if sweep.training is None:
+        return False
+    if sweep.training.save_weights is not None:
+        return sweep.training.save_weights
+    return bool(sweep.profiling) and any(get_backend(spec.target.backend).needs_trained_weights for spec in sweep.profiling.targets)
 
 
 def _parse_profiling(values: Any, source: str) -> ProfilingStage:

@@ -6,13 +6,16 @@ them raises for an architecture's own failure: those come back as records with a
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import ray
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.records import now, profile_row, train_row
+from pipeline.records import now, profile_row, provenance, row, task_key, train_config_id, train_row
 
 
 def ray_node() -> str:
@@ -30,14 +33,23 @@ class TrainingWorker:
         self.device = device
         self.data = TrainingData(resolve_data(data), workers=loader_workers, pin_memory=device == "cuda")
 
-    def train(self, architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, memory_budget_bytes: int | None, code_version: str, attempts: int) -> dict[str, Any]:
+    def train(self, architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, weights_to: tuple[str, str] | None, code_version: str,
+              attempts: int) -> dict[str, Any]:
+        """`weights_to`: (store URI, path in the store) where the trained weights go, when they are kept."""
+        from pipeline.store import Store
         from search_space import Architecture
         from training.recipe import Recipe
         from training.trainer import train
 
         started = now()
-        result = train(Architecture.from_json(architecture_json), Recipe.from_dict(recipe), self.data, self.device, seed, memory_budget_bytes)
-        return train_row(result.to_dict(), data_id, started, code_version, attempts)
+        with tempfile.TemporaryDirectory() as folder:
+            local = Path(folder) / "weights.safetensors" if weights_to else None
+            result = train(Architecture.from_json(architecture_json), Recipe.from_dict(recipe), self.data, self.device, seed, weights_to=local)
+            weights = None
+            if local is not None and local.exists():
+                uri, relative = weights_to
+                weights = (relative, Store(uri).put_artifact(relative, local))
+        return train_row(result.to_dict(), data_id, started, code_version, attempts, weights)
 
 
 def probe_data(data: str) -> dict[str, Any]:
@@ -61,7 +73,9 @@ def export_onnx_bytes(architecture_json: str, resolution: int, cache: str | None
     return path.read_bytes()
 
 
-def profile_target(architecture_json: str, target: dict[str, Any], report: tuple[str, ...], onnx: bytes | None, cache: str | None, code_version: str, attempts: int) -> dict[str, Any]:
+def profile_target(architecture_json: str, target: dict[str, Any], report: tuple[str, ...], onnx: bytes | None, cache: str | None, code_version: str,
+                   attempts: int, weights: tuple[str, str] | None = None) -> dict[str, Any]:
+    """`weights`: (store URI, path in the store) of the trained weights, for targets that quantise them."""
     from profiling.export import ExportSettings
     from profiling.protocol import Target
     from profiling.runner import profile
@@ -72,14 +86,34 @@ def profile_target(architecture_json: str, target: dict[str, Any], report: tuple
     target_value = Target(**target)
     onnx_path = None
     if onnx is not None:  # the exported bytes, written once per host into its cache
-        settings = ExportSettings(resolution=int(target_value.option("resolution", 224)))
+        settings = ExportSettings(resolution=target_value.resolution)
         onnx_path = onnx_cache(cache) / f"{architecture.arch_id}-{settings.settings_id}.onnx"
         if not onnx_path.exists():
             write_bytes_atomic(onnx_path, onnx)
-    measurement = profile(architecture, target_value, onnx_cache(cache), onnx_path)
+    if weights is None:
+        measurement = profile(architecture, target_value, onnx_cache(cache), onnx_path)
+    else:
+        with fetched_weights(*weights) as local:
+            measurement = profile(architecture, target_value, onnx_cache(cache), onnx_path, local)
     row = measurement.to_row()
     row["environment"] = {**row["environment"], "ray_node_id": ray_node()}
     return profile_row(row, report, started, code_version, attempts)
+
+
+@contextmanager
+def fetched_weights(store_uri: str, relative: str) -> Iterator[Path]:
+    """The trained weights as a local file (the store may be an object store)."""
+    from pipeline.store import Store
+
+    store = Store(store_uri)
+    if store.local:
+        yield Path(store.path(relative))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / Path(relative).name
+        with store.filesystem.open_input_stream(store.path(relative)) as source, open(local, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+        yield local
 
 
 export_task = ray.remote(export_onnx_bytes)
@@ -110,18 +144,12 @@ def failed_profile(architecture_json: str, target: dict[str, Any], report: tuple
 
 def failed_train(architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, status: str, error: str, code_version: str, attempts: int) -> dict[str, Any]:
     from search_space import Architecture
-
-    architecture = Architecture.from_json(architecture_json)
-    values = {
-        "arch_id": architecture.arch_id, "recipe_id": _recipe_id(recipe), "recipe_name": recipe["name"], "seed": seed, "status": status,
-        "val_top1": None, "val_top5": None, "top1_convention": recipe["top1_convention"], "curve": [], "random_weight_top1": None,
-        "train_time_s": None, "device_name": None, "device_count": None, "peak_memory_bytes": None, "error": error,
-    }
-    return train_row(values, data_id, now(), code_version, attempts)
-
-
-def _recipe_id(recipe: dict[str, Any]) -> str:
     from training.recipe import Recipe
 
-    return Recipe.from_dict(recipe).recipe_id
-
+    values = Recipe.from_dict(recipe)
+    arch_id = Architecture.from_json(architecture_json).arch_id
+    return row(
+        "train", task_key=task_key(arch_id, "train", train_config_id(values.recipe_id, seed, data_id)), arch_id=arch_id, recipe_id=values.recipe_id,
+        recipe_name=values.name, seed=seed, data_id=data_id, status=status, top1_convention=values.top1_convention, curve=[],
+        device_count=values.devices, trainability_rule=values.trainability_rule(), attempts=attempts, **provenance(now(), error, code_version),
+    )

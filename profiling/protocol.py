@@ -21,7 +21,7 @@ import psutil
 from search_space.errors import InputError
 
 MEASUREMENT_STATUSES = ("ok", "unavailable", "failed")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
@@ -31,15 +31,17 @@ class TargetError(InputError):
 
 @dataclass(frozen=True)
 class Target:
-    """Where and how to measure: a backend on a device at one batch size and precision.
+    """Where and how to measure: a backend on a device at one batch size, input resolution and precision.
 
-    `name` is what results are called by (columns `latency_<name>`, `throughput_<name>`), `options`
-    are backend-specific settings, `resources` the Ray resources a host needs to run it.
+    `name` is what results are called by (columns `latency_<name>`, `throughput_<name>`); `options` are
+    the backend's own settings, checked against its typed options and stored with every default filled
+    in (`settings` gives them as the backend's dataclass); `resources` the Ray resources a host needs.
     """
 
     name: str
     backend: str
     batch: int = 1
+    resolution: int = 224
     device: str = "cpu"
     precision: str = "fp32"
     threads: int = 1
@@ -49,21 +51,27 @@ class Target:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not TARGET_NAME.fullmatch(self.name):
             raise TargetError(f"name={self.name!r} is not allowed; it names result columns and files: use 1-64 letters, digits, '_' and '-', starting with a letter or digit")
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
-            raise TargetError(f"{self.name}: batch={self.batch!r} is not allowed; it must be a positive integer")
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise TargetError(f"{self.name}: threads={self.threads!r} is not allowed; it must be a positive integer")
+        for field_name in ("batch", "resolution", "threads"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TargetError(f"target {self.name}: {field_name}={value!r} is not allowed; it must be a positive integer")
         if self.precision not in PRECISIONS:
-            raise TargetError(f"{self.name}: precision={self.precision!r} is not allowed; choices are {', '.join(PRECISIONS)}")
-        # accept dicts for convenience, keep sorted tuples so that the value stays hashable
-        for attribute in ("options", "resources"):
-            value = getattr(self, attribute)
-            if isinstance(value, dict):
-                value = tuple(sorted(value.items()))
-            object.__setattr__(self, attribute, tuple(tuple(pair) for pair in value))
+            raise TargetError(f"target {self.name}: precision={self.precision!r} is not allowed; choices are {', '.join(PRECISIONS)}")
+        from profiling.backends import get_backend  # the registry imports this module
 
-    def option(self, key: str, default: Any = None) -> Any:
-        return dict(self.options).get(key, default)
+        backend = get_backend(self.backend)
+        given = dict(self.options) if not isinstance(self.options, dict) else self.options
+        settings = backend.options_type.parse(given, f"target {self.name} ({self.backend})")
+        object.__setattr__(self, "options", tuple(sorted(settings.to_dict().items())))
+        resources = self.resources.items() if isinstance(self.resources, dict) else self.resources
+        object.__setattr__(self, "resources", tuple(sorted(tuple(pair) for pair in resources)))
+
+    @property
+    def settings(self):
+        """The backend's typed options, every default filled in."""
+        from profiling.backends import get_backend
+
+        return get_backend(self.backend).options_type(**dict(self.options))
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
@@ -112,6 +120,9 @@ class Measurement:
     other_load: float | None = None  # share of the machine's CPU used by other processes while timing
     environment: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    throughput_std_ips: float | None = None  # measured spread (passes, rate samples); else propagated from latency
+    accuracy_top1: float | None = None  # where the target evaluates too (a quantised model on its device)
+    accuracy_top5: float | None = None
 
     @classmethod
     def of_samples(cls, arch_id: str, target: Target, samples_ms: list[float], median_ms: float | None = None, **rest: Any) -> "Measurement":
@@ -127,6 +138,7 @@ class Measurement:
             "backend": self.target.backend,
             "device": self.target.device,
             "batch": self.target.batch,
+            "resolution": self.target.resolution,
             "precision": self.target.precision,
             "threads": self.target.threads,
             "status": self.status,
@@ -139,6 +151,9 @@ class Measurement:
             latency_ms_p90=summary.p90_ms if summary else None,
             n=summary.n if summary else 0,
             throughput_ips=self.throughput_ips,
+            throughput_ips_std=self.throughput_std_ips,
+            accuracy_top1=self.accuracy_top1,
+            accuracy_top5=self.accuracy_top5,
             samples_ms=list(self.samples_ms),
             build_time_s=self.build_time_s,
             other_load=self.other_load,

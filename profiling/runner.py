@@ -27,11 +27,12 @@ def host_environment() -> dict[str, Any]:
 
 
 def export_settings(target: Target) -> ExportSettings:
-    return ExportSettings(resolution=int(target.option("resolution", 224)))
+    return ExportSettings(resolution=target.resolution)
 
 
-def profile(architecture: Architecture, target: Target, cache_dir: str | Path, onnx_path: Path | None = None) -> Measurement:
-    """Never raises for the architecture's or the host's sake: the answer is ok, unavailable or failed."""
+def profile(architecture: Architecture, target: Target, cache_dir: str | Path, onnx_path: Path | None = None, weights: Path | None = None) -> Measurement:
+    """Never raises for the architecture's or the host's sake: the answer is ok, unavailable or failed.
+    `weights`: the trained weights, for the backends that measure the trained network."""
     backend = get_backend(target.backend)
     availability = backend.available(target)
     if not availability:
@@ -41,5 +42,5 @@ def profile(architecture: Architecture, target: Target, cache_dir: str | Path, o
             onnx_path = cached_export(architecture, cache_dir, export_settings(target))
         except Exception as error:  # noqa: BLE001
             return failed(architecture.arch_id, target, f"ONNX export failed: {error}")
-    measurement = backend.measure(architecture, onnx_path, target)
+    measurement = backend.measure(architecture, onnx_path, target, weights)
     return dataclasses.replace(measurement, environment={**host_environment(), "backend": availability.reason, **measurement.environment})

@@ -132,11 +132,20 @@ class ImageFolderData(Dataset):
 
 
 class EpochBatchSampler(Sampler[list[SampleRequest]]):
-    """Batches of (index, epoch, resolution); `set_epoch` changes order and resolution for the next pass."""
+    """Batches of (index, epoch, resolution); `set_epoch` changes order and resolution for the next pass.
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool) -> None:
+    Data-parallel: the epoch's order is cut into global batches of `batch_size * ranks` images and rank
+    r takes the r-th slice of each, so one step over all ranks sees exactly the images one process would
+    see at the global batch (and, augmentation being seeded per image, the same crops)."""
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool, rank: int = 0, ranks: int = 1) -> None:
         self.size, self.batch_size, self.shuffle, self.drop_last = size, batch_size, shuffle, drop_last
+        self.rank, self.ranks = rank, ranks
         self.epoch, self.resolution, self.seed = 0, 0, 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.ranks
 
     def set_epoch(self, epoch: int, resolution: int, seed: int) -> None:
         self.epoch, self.resolution, self.seed = epoch, resolution, seed
@@ -146,13 +155,15 @@ class EpochBatchSampler(Sampler[list[SampleRequest]]):
         if self.shuffle:
             random.Random(f"order:{self.seed}:{self.epoch}").shuffle(order)
         for batch in range(len(self)):
-            chunk = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            yield [SampleRequest(index, self.epoch, self.resolution, self.seed) for index in chunk]
+            chunk = order[batch * self.global_batch : (batch + 1) * self.global_batch]
+            mine = chunk[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+            yield [SampleRequest(index, self.epoch, self.resolution, self.seed) for index in mine]
 
     def __len__(self) -> int:
+        """Steps per epoch: whole global batches (a training set smaller than two is used whole)."""
         if self.drop_last:
-            return self.size // self.batch_size
-        return math.ceil(self.size / self.batch_size)
+            return self.size // self.global_batch
+        return math.ceil(self.size / self.global_batch)
 
 
 @dataclass
@@ -168,11 +179,11 @@ class Split:
         return self.loader
 
 
-def make_split(root: Path, train: bool, batch_size: int, workers: int, pin_memory: bool, crop_scale_min: float, val_crop_ratio: float) -> Split:
+def make_split(root: Path, train: bool, batch_size: int, workers: int, pin_memory: bool, crop_scale_min: float, val_crop_ratio: float, rank: int = 0, ranks: int = 1) -> Split:
     dataset = ImageFolderData(root, train, crop_scale_min, val_crop_ratio)
     # never drop the only batch of a tiny training set
-    drop_last = train and len(dataset) >= 2 * batch_size
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, drop_last=drop_last)
+    drop_last = train and len(dataset) >= 2 * batch_size * ranks
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, drop_last=drop_last, rank=rank, ranks=ranks)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -193,9 +204,10 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 class TrainingData:
     """An ImageNet-layout folder opened once per worker process and reused for every architecture:
-    loaders (and their persistent worker processes) are made once per batch size and kept."""
+    loaders (and their persistent worker processes) are made once per batch size and kept. A data-parallel
+    rank opens its own, with its `rank` of `ranks`: its training batches are its slices of global batches."""
 
-    def __init__(self, root: str | Path, workers: int = 0, pin_memory: bool = False) -> None:
+    def __init__(self, root: str | Path, workers: int = 0, pin_memory: bool = False, rank: int = 0, ranks: int = 1) -> None:
         self.root = Path(root)
         for split in ("train", "val"):
             if not (self.root / split).is_dir():
@@ -203,14 +215,17 @@ class TrainingData:
         self.classes = list_image_folder(self.root / "val")[0]
         self.workers = workers
         self.pin_memory = pin_memory
+        self.rank, self.ranks = rank, ranks
         self._splits: dict[tuple, Split] = {}
 
     def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None) -> Split:
-        """`augment` (default: for train only) picks random-resized-crop + flip over the centre crop."""
+        """`augment` (default: for train only) picks random-resized-crop + flip over the centre crop.
+        Training is sharded over the ranks; validation is not (rank 0 validates the whole split)."""
         augment = name == "train" if augment is None else augment
+        rank, ranks = (self.rank, self.ranks) if name == "train" else (0, 1)
         key = (name, batch_size, crop_scale_min, val_crop_ratio, augment)
         if key not in self._splits:
-            split = make_split(self.root / name, augment, batch_size, self.workers, self.pin_memory, crop_scale_min, val_crop_ratio)
+            split = make_split(self.root / name, augment, batch_size, self.workers, self.pin_memory, crop_scale_min, val_crop_ratio, rank, ranks)
             if split.dataset.classes != self.classes:
                 raise DataError(f"{self.root}/{name} has other class folders than {self.root}/val")
             self._splits[key] = split

@@ -1,5 +1,14 @@
 """The training recipe: a typed, validated value with a stable id, its schedules, and the presets.
 
+Batch: `batch_per_device` images on each of `devices` data-parallel devices (DistributedDataParallel),
+so one step sees `global_batch` images; `lr` is the peak learning rate for that global batch, used as
+given. Iterations per epoch are `len(train) // global_batch`.
+
+Trainability: before training, one step at `trainability_batch` images per device and
+`trainability_resolution` px (with the recipe's mixed precision) must fit in `untrainable_above_bytes`
+of peak device memory, weights included (None: the device's memory); otherwise the architecture is
+recorded `untrainable` with the figure. The reference's rule: 512, 192 px, AMP, 22.0e9 bytes.
+
 Schedules follow the reference's FFCV-style proxified recipe:
 - learning rate, per iteration, piecewise linear in fractional epochs t = epoch + i / iterations:
   from `lr_start_factor * lr` at t=0 to `lr` at t=`lr_peak_epoch`, then to 0 at t=`epochs`;
@@ -30,8 +39,9 @@ TOP1_CONVENTIONS = ("best_of_validated", "last")
 class Recipe:
     name: str
     epochs: int
-    batch_size: int  # per device
-    lr: float  # peak learning rate
+    batch_per_device: int  # images per device per step
+    devices: int  # data-parallel devices; one step sees batch_per_device * devices images
+    lr: float  # peak learning rate for the global batch (never rescaled implicitly)
     lr_peak_epoch: float
     lr_start_factor: float
     momentum: float
@@ -53,13 +63,16 @@ class Recipe:
     mixed_precision: bool  # fp16 + loss scaling, on CUDA only
     channels_last: bool  # on CUDA only
     random_weight_epochs: int  # classifier epochs of the random-weight evaluation; 0 turns it off
+    trainability_batch: int  # images per device in the trainability check
+    trainability_resolution: int
+    untrainable_above_bytes: float | None  # peak memory (weights included) above which a model is skipped; None: the device's
 
     def __post_init__(self) -> None:
         def need(condition: bool, field: str, allowed: str) -> None:
             if not condition:
                 raise RecipeError(f"{field}={getattr(self, field)!r} is not allowed; {allowed}")
 
-        for field in ("epochs", "batch_size", "min_resolution", "max_resolution", "resolution_step", "val_resolution", "validate_last_epochs"):
+        for field in ("epochs", "batch_per_device", "devices", "min_resolution", "max_resolution", "resolution_step", "val_resolution", "validate_last_epochs", "trainability_batch", "trainability_resolution"):
             value = getattr(self, field)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0, field, "it must be a positive integer")
         for field in ("lr", "lr_peak_epoch", "lr_start_factor", "momentum", "weight_decay", "label_smoothing", "crop_scale_min", "val_crop_ratio", "dropout", "stochastic_depth"):
@@ -83,6 +96,8 @@ class Recipe:
         need(isinstance(self.random_weight_epochs, int) and not isinstance(self.random_weight_epochs, bool) and self.random_weight_epochs >= 0, "random_weight_epochs", "it must be an integer >= 0")
         need(isinstance(self.mixed_precision, bool), "mixed_precision", "it must be true or false")
         need(isinstance(self.channels_last, bool), "channels_last", "it must be true or false")
+        limit = self.untrainable_above_bytes
+        need(limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0), "untrainable_above_bytes", "it must be a number of bytes > 0, or absent for the device's memory")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,6 +115,16 @@ class Recipe:
 
     def replace(self, **changes: Any) -> "Recipe":
         return self.from_dict(self.to_dict() | changes)
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_per_device * self.devices
+
+    def trainability_rule(self) -> str:
+        """The untrainable rule in words, recorded with every training."""
+        limit = f"{self.untrainable_above_bytes / 1e9:g}e9 bytes" if self.untrainable_above_bytes else "the device's memory"
+        return (f"peak device memory, weights included, of one step at {self.trainability_batch} images per device, "
+                f"{self.trainability_resolution} px{', AMP' if self.mixed_precision else ''} > {limit}")
 
     @property
     def recipe_id(self) -> str:
@@ -128,10 +153,13 @@ class Recipe:
         return epoch >= self.epochs - self.validate_last_epochs
 
 
+# The reference's proxified ImageNet scheme (train_nmodels_proxified.py, configs/conf_local.cfg):
+# torchrun on 4 GPUs at 512 images each, peak lr 0.425 for the 2,048-image step.
 ANB_PROXY = Recipe(
     name="anb-proxy",
     epochs=16,
-    batch_size=512,
+    batch_per_device=512,
+    devices=4,
     lr=0.425,
     lr_peak_epoch=2,
     lr_start_factor=1e-4,
@@ -154,13 +182,17 @@ ANB_PROXY = Recipe(
     mixed_precision=True,
     channels_last=True,
     random_weight_epochs=10,
+    trainability_batch=512,
+    trainability_resolution=192,
+    untrainable_above_bytes=22.0e9,
 )
 
 # The same scheme shrunk for CPU and tests: the embedded digits at 40-56 px, about a minute on 2 cores.
 SMOKE = ANB_PROXY.replace(
     name="smoke",
     epochs=5,
-    batch_size=64,
+    batch_per_device=64,
+    devices=1,
     lr=0.05,
     lr_peak_epoch=1,
     min_resolution=40,
@@ -174,13 +206,17 @@ SMOKE = ANB_PROXY.replace(
     validate_last_epochs=2,
     dropout=0.1,
     stochastic_depth=0.1,
+    trainability_batch=64,
+    trainability_resolution=56,
+    untrainable_above_bytes=None,
 )
 
 # Full training in the EfficientNet style (long schedule, SiLU, fixed 224 px), to compare against the proxy.
 FULL = ANB_PROXY.replace(
     name="full",
     epochs=350,
-    batch_size=256,
+    batch_per_device=256,
+    devices=1,
     lr=0.5,
     lr_peak_epoch=5,
     weight_decay=1e-5,
@@ -193,6 +229,9 @@ FULL = ANB_PROXY.replace(
     top1_convention="last",
     activation="silu",
     random_weight_epochs=0,
+    trainability_batch=256,
+    trainability_resolution=224,
+    untrainable_above_bytes=None,
 )
 
 PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in (ANB_PROXY, SMOKE, FULL)}

@@ -1,17 +1,19 @@
-"""Train one architecture under a recipe: trainability check, proxified training, random-weight evaluation.
+"""Train one architecture under a recipe: trainability check, random-weight evaluation, proxified training.
 
-`train` never raises for a failure of the architecture: out of memory gives `untrainable` (with the
-figure), a non-finite loss gives `diverged`, anything else `failed` with the error; the worker lives on.
+`train` never raises for a failure of the architecture: over the recipe's memory rule (or out of memory)
+gives `untrainable` with the figure, a non-finite loss gives `diverged`, anything else `failed` with the
+error; the worker lives on. With `recipe.devices > 1` the epochs run data-parallel (training.distributed);
+the check and the random-weight evaluation run here, on the first device.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import platform
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import psutil
@@ -32,10 +34,20 @@ class EpochRecord:
     epoch: int
     resolution: int
     lr: float  # at the epoch's last iteration
-    train_loss: float
+    train_loss: float  # mean over every image of the epoch, all devices
     train_top1: float
     val_top1: float | None  # None in epochs without validation
     val_top5: float | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One optimiser step (kept only when asked for: `trace_steps`)."""
+
+    epoch: int
+    iteration: int
+    lr: float
+    loss: float  # mean over the global batch
 
 
 @dataclass(frozen=True)
@@ -45,39 +57,47 @@ class TrainResult:
     recipe_name: str
     seed: int
     status: str
-    val_top1: float | None
-    val_top5: float | None
+    val_top1: float | None  # best top-1 over the validated epochs (convention "best_of_validated")
+    val_top5: float | None  # best top-5 over the same epochs, taken on its own (as the reference)
     top1_convention: str
     curve: tuple[EpochRecord, ...]
     random_weight_top1: float | None
-    train_time_s: float
+    train_time_s: float | None  # wall time of the training epochs (validation included), not of the checks
+    check_time_s: float | None  # the trainability check
+    random_weight_time_s: float | None
     device_name: str
     device_count: int
-    peak_memory_bytes: int | None
+    check_memory_bytes: int | None  # the trainability check's figure
+    peak_memory_bytes: int | None  # the training's peak on the first device (CUDA)
+    trainability_rule: str
     error: str | None
+    steps: tuple[StepRecord, ...] = ()  # with trace_steps only; never recorded in the store
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        del values["steps"]
+        return values
 
 
 class Untrainable(Exception):
-    def __init__(self, needed_bytes: int | None, budget_bytes: int, detail: str) -> None:
+    def __init__(self, needed_bytes: int | None, detail: str) -> None:
         super().__init__(detail)
         self.needed_bytes = needed_bytes
-        self.budget_bytes = budget_bytes
 
 
 class Diverged(Exception):
     pass
 
 
-def device_description(device: torch.device) -> tuple[str, int]:
+def device_description(device: torch.device, count: int) -> str:
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device), torch.cuda.device_count()
-    return platform.processor() or platform.machine(), 1
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
 
 
-def default_memory_budget(device: torch.device) -> int:
+def memory_limit(recipe: Recipe, device: torch.device) -> float:
+    if recipe.untrainable_above_bytes is not None:
+        return recipe.untrainable_above_bytes
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
     return psutil.virtual_memory().available
@@ -110,11 +130,13 @@ class Session:
         self.cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if (self.cuda and recipe.channels_last) else torch.contiguous_format
         self.amp = self.cuda and recipe.mixed_precision
-        model = model.to(device, memory_format=self.memory_format)
-        if self.cuda and torch.cuda.device_count() > 1:
-            model = nn.DataParallel(model)
-        self.model = model
+        self.model = model.to(device, memory_format=self.memory_format)
         self.loss = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+    @property
+    def network(self) -> nn.Module:
+        """The model itself, also when wrapped for data parallelism."""
+        return getattr(self.model, "module", self.model)
 
     def batch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         images = images.to(self.device, non_blocking=True)
@@ -126,71 +148,107 @@ class Session:
             return self.model(images)
 
 
-def check_trainable(session: Session, recipe: Recipe, num_classes: int, budget_bytes: int) -> int:
-    """One forward/backward at the largest training resolution and batch; returns the bytes it needed.
+def check_trainable(architecture: Architecture, recipe: Recipe, num_classes: int, device: torch.device) -> int:
+    """The recipe's memory rule, measured as the reference did (train_nmodels_proxified.py, profile_memory):
+    a fresh model, one forward (under AMP where the recipe uses it) and backward at `trainability_batch`
+    images and `trainability_resolution` px; the bytes needed from before the model existed, weights
+    included. Unlike the reference, the CUDA peak counter is reset first (it never was there, so after the
+    first model its figure measured nothing). Returns the bytes; raises Untrainable over the limit.
 
-    CUDA: the allocator's peak, reset first. CPU: parameters, gradients and momentum buffers plus
-    every tensor autograd saved for the backward pass (CPU has no resettable peak counter).
+    CPU (no peak counter): weights, gradients, input and every tensor autograd saved for the backward pass.
     """
-    resolution = recipe.max_resolution
-    images = torch.zeros(recipe.batch_size, 3, resolution, resolution, dtype=torch.uint8)
-    labels = torch.zeros(recipe.batch_size, dtype=torch.long)
-    state = copy.deepcopy(session.model.state_dict())  # the check must not move batch-norm statistics
+    resolution, batch = recipe.trainability_resolution, recipe.trainability_batch
+    limit = memory_limit(recipe, device)
+    saved = 0
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
     try:
-        if session.cuda:
+        if device.type == "cuda":
             torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(session.device)
-            before = torch.cuda.memory_allocated(session.device)
-        saved = 0
-
-        def pack(tensor: torch.Tensor) -> torch.Tensor:
-            nonlocal saved
-            saved += tensor.numel() * tensor.element_size()
-            return tensor
-
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+        session = Session(build(architecture, num_classes, recipe.activation), recipe, device)
         session.model.train()
+        images = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=session.memory_format)
+        labels = torch.zeros(batch, dtype=torch.long, device=device)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            inputs, targets = session.batch(images, labels)
-            loss = session.loss(session.forward(inputs).float(), targets)
+            loss = session.loss(session.forward(images).float(), labels)
         loss.backward()
-        if session.cuda:
-            needed = torch.cuda.max_memory_allocated(session.device) - before
+        if device.type == "cuda":
+            needed = torch.cuda.max_memory_allocated(device) - before
         else:
             parameter_bytes = sum(p.numel() * p.element_size() for p in session.model.parameters())
-            needed = saved + 3 * parameter_bytes
+            needed = saved + 2 * parameter_bytes + images.numel() * images.element_size()
+        del session, images, labels, loss
     except Exception as error:
         if is_out_of_memory(error):
-            raise Untrainable(None, budget_bytes, f"out of memory in the trainability check at batch {recipe.batch_size}, {resolution} px") from None
+            raise Untrainable(None, f"out of memory in the trainability check ({recipe.trainability_rule()})") from None
         raise
     finally:
-        session.model.zero_grad(set_to_none=True)
-        session.model.load_state_dict(state)
-        if session.cuda:
+        if device.type == "cuda":
             torch.cuda.empty_cache()
-    if needed > budget_bytes:
-        raise Untrainable(needed, budget_bytes, f"a step at batch {recipe.batch_size}, {resolution} px needs {needed / 2**20:.1f} MiB; the budget is {budget_bytes / 2**20:.1f} MiB")
+    if needed > limit:
+        raise Untrainable(needed, f"needs {needed / 1e9:.3f}e9 bytes by the rule: {recipe.trainability_rule()}")
     return needed
 
 
 def evaluate(session: Session, data: TrainingData, recipe: Recipe, seed: int) -> tuple[float, float]:
-    split = data.split("val", recipe.batch_size, recipe.crop_scale_min, recipe.val_crop_ratio)
-    session.model.eval()
+    split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    model = session.network
+    model.eval()
     top1 = top5 = total = 0
     with torch.no_grad():
         for images, labels in split.epoch(0, recipe.val_resolution, seed):
             images, labels = session.batch(images, labels)
-            logits = session.forward(images)
+            with torch.autocast(session.device.type, dtype=torch.float16, enabled=session.amp):
+                logits = model(images)
             top1 += accuracy(logits, labels, 1)
             top5 += accuracy(logits, labels, 5)
             total += len(labels)
     return 100.0 * top1 / total, 100.0 * top5 / total
 
 
-def run_epochs(session: Session, data: TrainingData, recipe: Recipe, seed: int, on_epoch: Callable[[EpochRecord], None] | None) -> list[EpochRecord]:
+@dataclass
+class Collective:
+    """How this process sums numbers with the other data-parallel ranks (one process: nothing to do)."""
+
+    rank: int = 0
+    ranks: int = 1
+
+    def sum(self, *values: float) -> list[float]:
+        if self.ranks == 1:
+            return list(values)
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def barrier(self) -> None:
+        if self.ranks > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def run_epochs(
+    session: Session,
+    data: TrainingData,
+    recipe: Recipe,
+    seed: int,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    collective: Collective = Collective(),
+    trace: list[StepRecord] | None = None,
+) -> list[EpochRecord]:
+    """The recipe's epochs; with several ranks, each runs this on its shard and rank 0 validates."""
     model = session.model
     optimizer = torch.optim.SGD(weight_decay_groups(model, recipe.weight_decay), lr=recipe.lr, momentum=recipe.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=session.amp)
-    split = data.split("train", recipe.batch_size, recipe.crop_scale_min, recipe.val_crop_ratio)
+    split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
     iterations = len(split.sampler)
     curve = []
     for epoch in range(recipe.epochs):
@@ -214,9 +272,14 @@ def run_epochs(session: Session, data: TrainingData, recipe: Recipe, seed: int, 
             loss_sum += loss.item() * len(labels)
             correct += accuracy(logits.detach(), labels, 1)
             seen += len(labels)
+            if trace is not None:
+                step_loss, step_images = collective.sum(loss.item() * len(labels), len(labels))
+                trace.append(StepRecord(epoch, iteration, lr, step_loss / step_images))
+        loss_sum, correct, seen = collective.sum(loss_sum, correct, seen)
         val_top1 = val_top5 = None
-        if recipe.validates(epoch):
+        if recipe.validates(epoch) and collective.rank == 0:
             val_top1, val_top5 = evaluate(session, data, recipe, seed)
+        collective.barrier()
         record = EpochRecord(epoch, resolution, lr, loss_sum / seen, 100.0 * correct / seen, val_top1, val_top5)
         curve.append(record)
         if on_epoch is not None:
@@ -225,9 +288,12 @@ def run_epochs(session: Session, data: TrainingData, recipe: Recipe, seed: int, 
 
 
 def reported_accuracy(curve: list[EpochRecord], convention: str) -> tuple[float, float]:
+    """best_of_validated: the best top-1 and, on its own, the best top-5 of the validated epochs (the
+    reference's `best_acc_top1`, `best_acc_top5`); last: both of the last epoch."""
     validated = [record for record in curve if record.val_top1 is not None]
-    chosen = max(validated, key=lambda r: r.val_top1) if convention == "best_of_validated" else validated[-1]
-    return chosen.val_top1, chosen.val_top5
+    if convention == "best_of_validated":
+        return max(r.val_top1 for r in validated), max(r.val_top5 for r in validated)
+    return validated[-1].val_top1, validated[-1].val_top5
 
 
 def random_weight_top1(architecture: Architecture, recipe: Recipe, data: TrainingData, device: torch.device, seed: int) -> float:
@@ -242,16 +308,16 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
     model = build(architecture, data.num_classes, recipe.activation, dropout=0.0, stochastic_depth=0.0)
     session = Session(model, recipe, device)
     resolution = recipe.min_resolution
-    train_split = data.split("train", recipe.batch_size, recipe.crop_scale_min, recipe.val_crop_ratio, augment=False)
-    val_split = data.split("val", recipe.batch_size, recipe.crop_scale_min, recipe.val_crop_ratio)
-    network = session.model.module if isinstance(session.model, nn.DataParallel) else session.model
+    train_split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, augment=False)
+    val_split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    network = session.network
 
     def features(loader, train_mode: bool) -> tuple[torch.Tensor, torch.Tensor]:
         network.train(train_mode)
         rows, targets = [], []
         with torch.no_grad():
             for batch, (images, labels) in enumerate(loader):
-                if batch * recipe.batch_size >= RANDOM_WEIGHT_MAX_IMAGES:
+                if batch * recipe.batch_per_device >= RANDOM_WEIGHT_MAX_IMAGES:
                     break
                 images, labels = session.batch(images, labels)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=session.amp):
@@ -285,47 +351,77 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
         return 100.0 * accuracy(classifier(val_x), val_y, 1) / len(val_y)
 
 
+def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """The trained state dict as safetensors (never a pickle), written whole or not at all."""
+    import os
+
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in getattr(model, "module", model).state_dict().items()}
+    temporary = path.with_name(f".{path.name}.partial")
+    save_file(state, str(temporary), metadata=metadata)
+    os.replace(temporary, path)
+
+
+@dataclass
+class Timings:
+    check: float | None = None
+    random_weight: float | None = None
+    epochs: float | None = None
+
+
 def train(
     architecture: Architecture,
     recipe: Recipe,
     data: TrainingData,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    memory_budget_bytes: int | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    weights_to: Path | None = None,
+    trace_steps: bool = False,
 ) -> TrainResult:
+    """Check, random-weight evaluation, then the recipe's epochs (data-parallel over `recipe.devices`).
+    `weights_to`: where to write the trained weights (safetensors); `trace_steps`: keep every step's lr
+    and loss in the result (for tests and debugging)."""
     device = torch.device(device)
-    device_name, device_count = device_description(device)
-    budget = memory_budget_bytes if memory_budget_bytes is not None else default_memory_budget(device)
-    started = time.perf_counter()
     curve: list[EpochRecord] = []
-    peak = None
+    steps: list[StepRecord] = []
+    timings = Timings()
+    check_bytes = peak = None
     status, error = "ok", None
     top1 = top5 = random_top1 = None
 
-    def collect(record: EpochRecord) -> None:
-        curve.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+    def timed(field: str, work: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            setattr(timings, field, time.perf_counter() - started)
 
     try:
-        torch.manual_seed(seed)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        model = build(architecture, data.num_classes, recipe.activation, recipe.dropout, recipe.stochastic_depth)
-        session = Session(model, recipe, device)
-        peak = check_trainable(session, recipe, data.num_classes, budget)
+            if torch.cuda.device_count() < recipe.devices:
+                raise RuntimeError(f"the recipe trains on {recipe.devices} GPUs; this worker sees {torch.cuda.device_count()}")
+        torch.manual_seed(seed)
+        check_bytes = timed("check", lambda: check_trainable(architecture, recipe, data.num_classes, device))
         if recipe.random_weight_epochs:
-            random_top1 = random_weight_top1(architecture, recipe, data, device, seed)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        run_epochs(session, data, recipe, seed, collect)
+            random_top1 = timed("random_weight", lambda: random_weight_top1(architecture, recipe, data, device, seed))
+        if recipe.devices > 1:
+            from training.distributed import train_data_parallel
+
+            outcome = timed("epochs", lambda: train_data_parallel(architecture, recipe, data, device.type, seed, weights_to, trace_steps))
+            curve, steps, peak = list(outcome.curve), list(outcome.steps), outcome.peak_memory_bytes
+            for record in curve:
+                if on_epoch is not None:
+                    on_epoch(record)
+        else:
+            curve, steps, peak, _ = timed("epochs", lambda: train_here(architecture, recipe, data, device, seed, on_epoch, weights_to, trace_steps))
         top1, top5 = reported_accuracy(curve, recipe.top1_convention)
-        if device.type == "cuda":
-            peak = max(peak, torch.cuda.max_memory_allocated(device))
     except Untrainable as failure:
         status, error = "untrainable", str(failure)
-        peak = failure.needed_bytes
+        check_bytes = failure.needed_bytes
     except Diverged as failure:
         status, error = "diverged", str(failure)
     except Exception as failure:  # noqa: BLE001 - any failure of one architecture is a record, not a crash
@@ -347,9 +443,43 @@ def train(
         top1_convention=recipe.top1_convention,
         curve=tuple(curve),
         random_weight_top1=random_top1,
-        train_time_s=time.perf_counter() - started,
-        device_name=device_name,
-        device_count=device_count,
+        train_time_s=timings.epochs,
+        check_time_s=timings.check,
+        random_weight_time_s=timings.random_weight,
+        device_name=device_description(device, recipe.devices),
+        device_count=recipe.devices,
+        check_memory_bytes=check_bytes,
         peak_memory_bytes=peak,
+        trainability_rule=recipe.trainability_rule(),
         error=error,
+        steps=tuple(steps),
     )
+
+
+def train_here(
+    architecture: Architecture,
+    recipe: Recipe,
+    data: TrainingData,
+    device: torch.device,
+    seed: int,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    weights_to: Path | None,
+    trace_steps: bool,
+    collective: Collective = Collective(),
+) -> tuple[list[EpochRecord], list[StepRecord], int | None, float]:
+    """The epochs in this process: on one device, or as one data-parallel rank (`collective`). Returns the
+    curve, the traced steps, the device's peak memory and a checksum of the trained parameters (data-parallel
+    ranks must end with identical ones)."""
+    torch.manual_seed(seed)
+    session = Session(build(architecture, data.num_classes, recipe.activation, recipe.dropout, recipe.stochastic_depth), recipe, device)
+    if collective.ranks > 1:
+        session.model = nn.parallel.DistributedDataParallel(session.model, device_ids=[device.index] if device.type == "cuda" else None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trace: list[StepRecord] | None = [] if trace_steps else None
+    curve = run_epochs(session, data, recipe, seed, on_epoch, collective, trace)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    if weights_to is not None and collective.rank == 0:
+        save_weights(session.model, weights_to, {"arch": architecture.compact(), "recipe_id": recipe.recipe_id, "seed": str(seed)})
+    checksum = float(sum(parameter.detach().double().sum() for parameter in session.network.parameters()))
+    return curve, trace or [], peak, checksum

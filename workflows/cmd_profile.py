@@ -16,10 +16,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", help="onnxruntime, tvm, tensorrt, xla, vitis, torch")
     parser.add_argument("--input", help="JSON lines of architectures (reference keys)")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--resolution", type=int, default=224, help="input resolution in px")
     parser.add_argument("--device", default=None, help="cpu (default for onnxruntime/tvm), cuda, tensorrt, ...")
     parser.add_argument("--precision", default="fp32", help="fp32, fp16, int8")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="backend option, e.g. --option sessions=5")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="backend option, e.g. --option sessions=5 (`accelbench targets show` lists them)")
     parser.add_argument("--cache", default=".cache/onnx", help="folder for exported ONNX files")
     parser.add_argument("--output", help="file to write (default: stdout)")
     parser.set_defaults(handler=profile_command)
@@ -30,6 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--trials", type=int, default=2000, help="measured trials in all")
     tune.add_argument("--batch", type=int, default=1)
+    tune.add_argument("--resolution", type=int, default=224)
     tune.add_argument("--threads", type=int, default=1)
     tune.add_argument("--cache", default=".cache/onnx")
     tune.set_defaults(handler=tune_command)
@@ -78,6 +80,7 @@ def profile_command(arguments: argparse.Namespace) -> None:
         name=f"{arguments.backend}-b{arguments.batch}",
         backend=arguments.backend,
         batch=arguments.batch,
+        resolution=arguments.resolution,
         device=arguments.device or "cpu",
         precision=arguments.precision,
         threads=arguments.threads,
@@ -95,11 +98,12 @@ def profile_command(arguments: argparse.Namespace) -> None:
 
 def tune_command(arguments: argparse.Namespace) -> None:
     from profiling.backends.tvm import tune_database
-    from profiling.export import cached_export
+    from profiling.export import ExportSettings, cached_export
     from profiling.protocol import Target
     from search_space import sample
 
-    target = Target(name="tvm-tuning", backend="tvm", batch=arguments.batch, threads=arguments.threads)
-    paths = [cached_export(architecture, arguments.cache) for architecture in sample(arguments.architectures, arguments.seed)]
+    target = Target(name="tvm-tuning", backend="tvm", batch=arguments.batch, resolution=arguments.resolution, threads=arguments.threads)
+    settings = ExportSettings(resolution=arguments.resolution)
+    paths = [cached_export(architecture, arguments.cache, settings) for architecture in sample(arguments.architectures, arguments.seed)]
     work_dir = tune_database(paths, target, Path(arguments.work_dir), arguments.trials)
     print(f"tuned database in {work_dir}; use: --backend tvm --option database={work_dir}")

@@ -9,11 +9,12 @@ measured again (up to `retries` times).
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from profiling.backends.base import Availability
+from profiling.backends.base import Availability, Options
 from profiling.export import INPUT_NAME
 from profiling.protocol import LoadMonitor, Measurement, Target, TimingPlan, failed, time_runs
 from search_space import Architecture
@@ -21,9 +22,20 @@ from search_space import Architecture
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
+@dataclass(frozen=True)
+class OnnxRuntimeOptions(Options):
+    sessions: int = 3  # fresh sessions; the result is the median of their medians
+    repeats: int = 30  # timed runs per session (at least)
+    min_time_s: float = 0.5  # and at least this long per session
+    max_other_load: float = 0.25  # a session disturbed more than this by other processes is measured again ...
+    retries: int = 2  # ... up to this many times
+
+
 class OnnxRuntimeBackend:
     name = "onnxruntime"
     needs_onnx = True
+    needs_trained_weights = False
+    options_type = OnnxRuntimeOptions
 
     def available(self, target: Target) -> Availability:
         try:
@@ -52,15 +64,13 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return onnxruntime.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[target.device]])
 
-    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target) -> Measurement:
+    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
         import onnxruntime
 
-        sessions = int(target.option("sessions", 3))
-        max_other_load = float(target.option("max_other_load", 0.25))
-        retries = int(target.option("retries", 2))
-        plan = TimingPlan(repeats=int(target.option("repeats", 30)), min_time_s=float(target.option("min_time_s", 0.5)))
-        resolution = int(target.option("resolution", 224))
-        images = np.random.default_rng(0).standard_normal((target.batch, 3, resolution, resolution), dtype=np.float32)
+        settings: OnnxRuntimeOptions = target.settings
+        sessions, max_other_load, retries = settings.sessions, settings.max_other_load, settings.retries
+        plan = TimingPlan(repeats=settings.repeats, min_time_s=settings.min_time_s)
+        images = np.random.default_rng(0).standard_normal((target.batch, 3, target.resolution, target.resolution), dtype=np.float32)
         medians, samples, loads = [], [], []
         try:
             for _ in range(sessions):

@@ -15,12 +15,22 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiling.backends.base import Availability
+from profiling.backends.base import Availability, Options
 from profiling.export import INPUT_NAME
 from profiling.protocol import LatencySummary, Measurement, Target, failed
 from search_space import Architecture
 
 _NUMBER = r"([-+0-9.eE]+)"
+
+
+@dataclass(frozen=True)
+class TensorRtOptions(Options):
+    trtexec: str | None = None  # path to trtexec; none: found on PATH
+    warmup_ms: int = 2000
+    duration_s: int = 10
+    iterations: int = 100
+    timeout_s: int = 1800  # engine build and run together
+    calibration_cache: str | None = None  # int8 calibration cache (else trtexec's default calibration)
 _STATISTICS = re.compile(rf"(min|max|mean|median|percentile\((\d+)%\)) = {_NUMBER} ms")
 
 
@@ -66,8 +76,8 @@ def parse_export_times(text: str) -> list[float]:
 
 
 def trtexec_command(onnx_path: Path, target: Target, engine_path: Path, times_path: Path, executable: str = "trtexec") -> list[str]:
-    resolution = int(target.option("resolution", 224))
-    shape = f"{INPUT_NAME}:{target.batch}x3x{resolution}x{resolution}"
+    settings: TensorRtOptions = target.settings
+    shape = f"{INPUT_NAME}:{target.batch}x3x{target.resolution}x{target.resolution}"
     command = [
         executable,
         f"--onnx={onnx_path}",
@@ -76,9 +86,9 @@ def trtexec_command(onnx_path: Path, target: Target, engine_path: Path, times_pa
         f"--maxShapes={shape}",
         f"--saveEngine={engine_path}",
         f"--exportTimes={times_path}",
-        f"--warmUp={int(target.option('warmup_ms', 2000))}",
-        f"--duration={int(target.option('duration_s', 10))}",
-        f"--iterations={int(target.option('iterations', 100))}",
+        f"--warmUp={settings.warmup_ms}",
+        f"--duration={settings.duration_s}",
+        f"--iterations={settings.iterations}",
         "--useSpinWait",
         "--noDataTransfers",
     ]
@@ -86,31 +96,35 @@ def trtexec_command(onnx_path: Path, target: Target, engine_path: Path, times_pa
         command.append("--fp16")
     elif target.precision == "int8":
         command += ["--int8", "--fp16"]  # layers without int8 kernels fall back to fp16
-        if target.option("calibration_cache"):
-            command.append(f"--calib={target.option('calibration_cache')}")
+        if settings.calibration_cache:
+            command.append(f"--calib={settings.calibration_cache}")
     return command
 
 
 class TensorRtBackend:
     name = "tensorrt"
     needs_onnx = True
+    needs_trained_weights = False
+    options_type = TensorRtOptions
 
     def available(self, target: Target) -> Availability:
-        executable = target.option("trtexec") or shutil.which("trtexec")
+        executable = target.settings.trtexec or shutil.which("trtexec")
         if not executable:
             return Availability(False, "trtexec is not on PATH: TensorRT comes from NVIDIA's container or index (e.g. nvcr.io/nvidia/tensorrt), not from PyPI alone")
         if target.device != "cuda":
             return Availability(False, f"device={target.device!r}: TensorRT runs on cuda only")
+        if target.precision == "bf16":
+            return Availability(False, "precision=bf16: trtexec builds fp32, fp16 or int8 engines here")
         if shutil.which("nvidia-smi") is None:
             return Availability(False, "no NVIDIA driver here (nvidia-smi not found)")
         return Availability(True, f"trtexec at {executable}")
 
-    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target) -> Measurement:
-        executable = target.option("trtexec") or shutil.which("trtexec") or "trtexec"
+    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
+        executable = target.settings.trtexec or shutil.which("trtexec") or "trtexec"
         with tempfile.TemporaryDirectory() as folder:
             engine, times = Path(folder) / "model.engine", Path(folder) / "times.json"
             command = trtexec_command(onnx_path, target, engine, times, executable)
-            result = subprocess.run(command, capture_output=True, text=True, timeout=int(target.option("timeout_s", 1800)))
+            result = subprocess.run(command, capture_output=True, text=True, timeout=target.settings.timeout_s)
             summary = parse_trtexec_output(result.stdout)
             if result.returncode != 0 or not summary.passed or not summary.gpu_compute_ms:
                 tail = (result.stdout + result.stderr).strip().splitlines()[-5:]

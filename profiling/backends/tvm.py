@@ -9,12 +9,13 @@ architectures (`tune_database`, the `accelbench tune-tvm` step), is applied to e
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from profiling.backends.base import Availability
+from profiling.backends.base import Availability, Options
 from profiling.export import INPUT_NAME
 from profiling.protocol import LoadMonitor, Measurement, Target, TimingPlan, failed, time_runs
 from search_space import Architecture
@@ -22,13 +23,22 @@ from search_space import Architecture
 DEVICES = ("cpu", "cuda")
 
 
+@dataclass(frozen=True)
+class TvmOptions(Options):
+    database: str | None = None  # a meta-schedule tuning folder (`accelbench tune-tvm`); none: untuned
+    repeats: int = 10
+    mcpu: str | None = None  # llvm's CPU; none: this host's
+    cuda_arch: str = "sm_80"
+
+
 def tvm_target(target: Target):
     import tvm
 
+    settings: TvmOptions = target.settings
     if target.device == "cuda":
-        return tvm.target.Target({"kind": "cuda", "arch": target.option("cuda_arch", "sm_80")}, host={"kind": "llvm"})
+        return tvm.target.Target({"kind": "cuda", "arch": settings.cuda_arch}, host={"kind": "llvm"})
     # dict form: string targets with flags were rejected by 0.27
-    return tvm.target.Target({"kind": "llvm", "mcpu": target.option("mcpu") or tvm.target.codegen.llvm_get_system_cpu(), "num-cores": target.threads})
+    return tvm.target.Target({"kind": "llvm", "mcpu": settings.mcpu or tvm.target.codegen.llvm_get_system_cpu(), "num-cores": target.threads})
 
 
 def lowered_module(onnx_path: Path, batch: int, resolution: int, tvm_target_value):
@@ -53,14 +63,14 @@ def lowered_module(onnx_path: Path, batch: int, resolution: int, tvm_target_valu
         return passes(module)
 
 
-def build(onnx_path: Path, target: Target, resolution: int = 224):
+def build(onnx_path: Path, target: Target, resolution: int):
     """The compiled executable: the tuned schedules of `database` where it has them, defaults elsewhere."""
     import tvm
     from tvm import relax
 
     compile_target = tvm_target(target)
     module = lowered_module(onnx_path, target.batch, resolution, compile_target)
-    database_dir = target.option("database")
+    database_dir = target.settings.database
     if database_dir:
         from tvm.s_tir import meta_schedule
 
@@ -85,7 +95,7 @@ def run_model(onnx_path: Path, target: Target, images: np.ndarray) -> np.ndarray
     return machine["main"](tvm.runtime.tensor(images, device)).numpy()
 
 
-def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_trials: int, resolution: int = 224) -> Path:
+def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_trials: int) -> Path:
     """Tune the distinct tasks of several architectures into one meta-schedule database in `work_dir`."""
     import tvm_ffi
     from tvm.s_tir import meta_schedule
@@ -93,7 +103,7 @@ def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_tr
     compile_target = tvm_target(target)
     tasks: dict[int, Any] = {}
     for onnx_path in onnx_paths:
-        module = lowered_module(onnx_path, target.batch, resolution, compile_target)
+        module = lowered_module(onnx_path, target.batch, target.resolution, compile_target)
         for task in meta_schedule.relax_integration.extract_tasks(module, compile_target):
             key = tvm_ffi.structural_hash(task.dispatched[0])
             if key in tasks:
@@ -113,6 +123,8 @@ def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_tr
 class TvmBackend:
     name = "tvm"
     needs_onnx = True
+    needs_trained_weights = False
+    options_type = TvmOptions
 
     def available(self, target: Target) -> Availability:
         try:
@@ -126,17 +138,17 @@ class TvmBackend:
             return Availability(False, "no CUDA device is visible to TVM (tvm.cuda().exist is false)")
         if target.precision != "fp32":
             return Availability(False, f"precision={target.precision} is not supported by this backend; it compiles the fp32 ONNX")
-        database = target.option("database")
+        database = target.settings.database
         if database and not (Path(database) / "database_tuning_record.json").exists():
             return Availability(False, f"the tuning database {database} has no database_tuning_record.json; run `accelbench tune-tvm` first")
         return Availability(True, f"Apache TVM {tvm.__version__}")
 
-    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target) -> Measurement:
+    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
         import tvm
         from tvm import relax
 
-        resolution = int(target.option("resolution", 224))
-        plan = TimingPlan(repeats=int(target.option("repeats", 10)), min_time_s=float(target.option("min_time_s", 0.25)), max_warmup=20)
+        resolution = target.resolution
+        plan = TimingPlan(repeats=target.settings.repeats, max_warmup=20)
         try:
             started = time.perf_counter()
             executable = build(onnx_path, target, resolution)
@@ -159,6 +171,6 @@ class TvmBackend:
         environment = {
             "tvm": tvm.__version__,
             "target": str(tvm_target(target)),
-            "tuned": bool(target.option("database")),
+            "tuned": bool(target.settings.database),
         }
         return Measurement.of_samples(architecture.arch_id, target, samples, build_time_s=build_time, other_load=monitor.other_load, environment=environment)

@@ -1,105 +1,157 @@
-"""FPGA through Vitis AI: quantise (vai_q_pytorch), compile for the board's DPU (vai_c_xir), run on the
-board (`xdputil benchmark`) through a configurable runner command, e.g. over ssh.
+"""FPGA through Vitis AI, as the reference measured its boards (fpga_code/, README "FPGAs"):
 
-Vitis AI ships as AMD's container, not on PyPI: this backend drives its tools by command, inside that
-container on the host. Latency is batch 1 on one thread (1000 / FPS); throughput is FPS with N threads
-(the reference used 5 on ZCU102 and 6 on VCK190).
+1. quantise the *trained* weights with vai_q_pytorch (150 random validation images at batch 32, then the
+   quantised top-1/top-5 on 100 more, exported with deploy_check): `vitis_quantize.py`, run by the
+   Vitis AI container's Python (`quantize_python`);
+2. compile for the board's DPU with vai_c_xir (ZCU102: DPUCZDX8G_ISA1_B4096; VCK190: DPUCVDX8G_ISA3_C32B3,
+   the arch the reference's compile.sh names);
+3. on the board (`copy_command`, then `run_command`, e.g. over ssh), `vitis_board.py`: latency per DPU job
+   on one thread (a job is 1 image on the ZCU102, 6 on the VCK190: the target's batch must be the
+   DPU's), and throughput with the reference's threads (5 on ZCU102, 6 on VCK190), up to 9 jobs in
+   flight per thread.
 
-Target options: `board` (zcu102, vck190), `calibration` (folder of images), `quantize_python` (the
-container's Python, default python3), `copy_command` and `run_command` (templates with {xmodel},
-{name}, {threads}), `runs` (benchmark runs per mode).
+Vitis AI is AMD's container, not on PyPI; the version is pinned (the reference used 2.5) and recorded.
+Command templates may use {xmodel}, {name}, {runner} (vitis_board.py's path here), {mode}, {threads},
+{images}.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import shlex
 import shutil
+import statistics
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from profiling.backends.base import Availability
-from profiling.protocol import LatencySummary, Measurement, Target, failed
+from profiling.backends.base import Availability, Options
+from profiling.protocol import LatencySummary, Measurement, Target, failed, unavailable
 from search_space import Architecture
 
+RUNNER = Path(__file__).with_name("vitis_board.py")
 BOARDS = {
-    "zcu102": {"dpu": "DPUCZDX8G_ISA1_B4096", "arch": "/opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json", "threads": 5},
-    "vck190": {"dpu": "DPUCVDX8G", "arch": "/opt/vitis_ai/compiler/arch/DPUCVDX8G/VCK190/arch.json", "threads": 6},
+    "zcu102": {"dpu": "DPUCZDX8G_ISA1_B4096", "arch": "/opt/vitis_ai/compiler/arch/DPUCZDX8G/ZCU102/arch.json", "threads": 5, "batch": 1},
+    "vck190": {"dpu": "DPUCVDX8G_ISA3_C32B3", "arch": "/opt/vitis_ai/compiler/arch/DPUCVDX8G/VCK190/arch.json", "threads": 6, "batch": 6},
 }
-_FPS = re.compile(r"FPS= ([0-9.eE+-]+) number_of_frames= (\d+) time= ([0-9.eE+-]+) seconds")
 
 
-def parse_benchmark_output(text: str) -> float:
-    """Frames per second from `xdputil benchmark`'s report line."""
-    match = _FPS.search(text)
-    if match is None or "Test PASS" not in text:
-        raise ValueError("no 'FPS= ... Test PASS.' report in xdputil benchmark output")
-    return float(match.group(1))
+@dataclass(frozen=True)
+class VitisOptions(Options):
+    board: str = "zcu102"
+    arch_json: str | None = None  # the DPU's arch.json; none: the container's for the board
+    calibration: str | None = None  # an ImageNet-layout validation folder (labels for the quantised accuracy)
+    calibration_images: int = 150
+    calibration_batch: int = 32
+    test_images: int = 100
+    seed: int = 0  # which calibration and test images are drawn
+    quantize_python: str = "python3"  # the Vitis AI container's Python, e.g. "docker exec vitis-ai python3"
+    compiler: str = "vai_c_xir"
+    vitis_ai_version: str = "2.5"
+    copy_command: str | None = None
+    run_command: str = "python3 {runner} --model {xmodel} --mode {mode} --threads {threads} --images {images}"
+    threads: int | None = None  # throughput threads; none: the reference's for the board
+    images: int = 1000  # per board run (the reference: ~1,000 ImageNet images)
+    runs: int = 1  # board runs per mode
 
 
-def quantize_command(architecture: Architecture, target: Target, output_dir: Path) -> list[str]:
-    python = shlex.split(target.option("quantize_python", "python3"))
-    return [*python, "-m", "profiling.backends.vitis_quantize", "--arch", architecture.compact(), "--calibration", str(target.option("calibration")), "--output", str(output_dir)]
+def parse_json_line(text: str, what: str) -> dict:
+    """The last line of `text` that is a JSON object (tools print their logs first)."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                break
+    raise ValueError(f"no JSON result line in the output of {what}")
+
+
+def quantize_command(architecture: Architecture, target: Target, weights: Path, output_dir: Path) -> list[str]:
+    settings: VitisOptions = target.settings
+    return [*shlex.split(settings.quantize_python), "-m", "profiling.backends.vitis_quantize", "--arch", architecture.compact(), "--weights", str(weights),
+            "--calibration", str(settings.calibration), "--output", str(output_dir), "--images", str(settings.calibration_images),
+            "--batch", str(settings.calibration_batch), "--test-images", str(settings.test_images), "--seed", str(settings.seed)]
+
+
+def version_command(target: Target) -> list[str]:
+    return [*shlex.split(target.settings.quantize_python), "-c", "import pytorch_nndct; print(pytorch_nndct.__version__)"]
 
 
 def compile_command(target: Target, quantized_xmodel: Path, output_dir: Path, name: str) -> list[str]:
-    board = BOARDS[target.option("board", "zcu102")]
-    return ["vai_c_xir", "-x", str(quantized_xmodel), "-a", target.option("arch_json", board["arch"]), "-o", str(output_dir), "-n", name]
+    settings: VitisOptions = target.settings
+    return [*shlex.split(settings.compiler), "-x", str(quantized_xmodel), "-a", settings.arch_json or BOARDS[settings.board]["arch"], "-o", str(output_dir), "-n", name]
 
 
-def board_commands(target: Target, xmodel: Path, name: str, threads: int) -> list[list[str]]:
-    values = {"xmodel": str(xmodel), "name": name, "threads": str(threads)}
-    commands = []
-    if target.option("copy_command"):
-        commands.append(shlex.split(target.option("copy_command").format(**values)))
-    commands.append(shlex.split(target.option("run_command", "xdputil benchmark {xmodel} {threads}").format(**values)))
-    return commands
+def board_commands(target: Target, xmodel: Path, name: str, mode: str) -> list[list[str]]:
+    settings: VitisOptions = target.settings
+    threads = 1 if mode == "latency" else settings.threads or BOARDS[settings.board]["threads"]
+    values = {"xmodel": str(xmodel), "name": name, "runner": str(RUNNER), "mode": mode, "threads": str(threads), "images": str(settings.images)}
+    commands = [shlex.split(settings.copy_command.format(**values))] if settings.copy_command else []
+    return commands + [shlex.split(settings.run_command.format(**values))]
 
 
 class VitisBackend:
     name = "vitis"
     needs_onnx = False
+    needs_trained_weights = True
+    options_type = VitisOptions
 
     def available(self, target: Target) -> Availability:
-        board = target.option("board", "zcu102")
-        if board not in BOARDS:
-            return Availability(False, f"board={board!r} is not known; choices are {', '.join(BOARDS)}")
-        if shutil.which("vai_c_xir") is None:
-            return Availability(False, "vai_c_xir is not on PATH: run inside AMD's Vitis AI container (Vitis AI is not on PyPI)")
-        if not target.option("calibration"):
-            return Availability(False, "the target needs a 'calibration' option: a folder of calibration images for vai_q_pytorch")
-        if not target.option("run_command") and shutil.which("xdputil") is None:
-            return Availability(False, f"no way to reach the {board}: set 'run_command' (e.g. 'ssh root@board xdputil benchmark /tmp/{{name}}.xmodel {{threads}}')")
-        return Availability(True, f"Vitis AI tools for {board} ({BOARDS[board]['dpu']})")
+        settings: VitisOptions = target.settings
+        if settings.board not in BOARDS:
+            return Availability(False, f"board={settings.board!r} is not known; choices are {', '.join(BOARDS)}")
+        if target.precision != "int8":
+            return Availability(False, f"precision={target.precision}: the DPU runs int8 (set precision = \"int8\")")
+        if shutil.which(shlex.split(settings.compiler)[0]) is None:
+            return Availability(False, f"{settings.compiler} is not on PATH: run inside AMD's Vitis AI container (Vitis AI is not on PyPI)")
+        if not settings.calibration:
+            return Availability(False, "the target needs a 'calibration' option: an ImageNet-layout validation folder for vai_q_pytorch")
+        try:
+            found = subprocess.run(version_command(target), capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return Availability(False, f"cannot run {settings.quantize_python!r}: {error}")
+        version = found.stdout.strip().splitlines()[-1] if found.returncode == 0 and found.stdout.strip() else None
+        if version is None or not version.startswith(settings.vitis_ai_version):
+            return Availability(False, f"Vitis AI {version or '(not found: ' + found.stderr.strip()[-200:] + ')'} is here; this target pins "
+                                       f"{settings.vitis_ai_version} (the reference's): set vitis_ai_version to accept another")
+        return Availability(True, f"Vitis AI {version} for {settings.board} ({BOARDS[settings.board]['dpu']})")
 
-    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target) -> Measurement:
-        board = BOARDS[target.option("board", "zcu102")]
+    def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
+        settings: VitisOptions = target.settings
+        if weights is None:
+            return unavailable(architecture.arch_id, target, "the FPGA flow quantises trained weights and this architecture has none (its training is not ok, or saved no weights)")
         name = f"net_{architecture.arch_id}"
-        runs = int(target.option("runs", 1))
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)
-            steps = [quantize_command(architecture, target, work / "quantized"), compile_command(target, work / "quantized" / "Network_int.xmodel", work / "compiled", name)]
-            for command in steps:
-                result = subprocess.run(command, capture_output=True, text=True)
-                if result.returncode != 0:
-                    return failed(architecture.arch_id, target, f"{command[0]} exited {result.returncode}: {result.stderr.strip()[-500:]}")
-            xmodel = work / "compiled" / f"{name}.xmodel"
-            fps_by_threads: dict[int, list[float]] = {}
-            for threads in (1, int(target.option("threads_throughput", board["threads"]))):
-                for _ in range(runs):
-                    output = ""
-                    for command in board_commands(target, xmodel, name, threads):
-                        result = subprocess.run(command, capture_output=True, text=True)
-                        output = result.stdout + result.stderr
-                        if result.returncode != 0:
-                            return failed(architecture.arch_id, target, f"{command[0]} exited {result.returncode}: {output.strip()[-500:]}")
-                    try:
-                        fps_by_threads.setdefault(threads, []).append(parse_benchmark_output(output))
-                    except ValueError as error:
-                        return failed(architecture.arch_id, target, str(error))
-        single, many = fps_by_threads[1], fps_by_threads[max(fps_by_threads)]
-        samples = [1000.0 / fps for fps in single]
-        summary = LatencySummary.of(samples)
-        environment = {"board": target.option("board", "zcu102"), "dpu": board["dpu"], "fps_1_thread": single, "fps_n_threads": many, "threads": max(fps_by_threads)}
-        return Measurement(architecture.arch_id, target, "ok", summary, tuple(samples), sorted(many)[len(many) // 2], None, None, environment)
+            try:
+                quantized = self._run(quantize_command(architecture, target, weights, work / "quantized"), "vai_q_pytorch")
+                accuracy = parse_json_line(quantized, "the quantisation")
+                self._run(compile_command(target, work / "quantized" / "Network_int.xmodel", work / "compiled", name), "vai_c_xir")
+                results = {mode: [self._on_board(target, work / "compiled" / f"{name}.xmodel", name, mode) for _ in range(settings.runs)]
+                           for mode in ("latency", "throughput")}
+            except (RuntimeError, ValueError) as error:
+                return failed(architecture.arch_id, target, str(error))
+        dpu_batch = results["latency"][0]["dpu_batch"]
+        if dpu_batch != target.batch:
+            return failed(architecture.arch_id, target, f"the compiled DPU runs jobs of {dpu_batch} images; the target says batch {target.batch}: set batch = {dpu_batch}")
+        job_ms = [ms for run in results["latency"] for ms in run["job_ms"]]
+        fps = [run["fps"] for run in results["throughput"]]
+        environment = {"board": settings.board, "dpu": BOARDS[settings.board]["dpu"], "vitis_ai": accuracy.get("vitis_ai"), "dpu_batch": dpu_batch,
+                       "threads": results["throughput"][0]["threads"], "fps_runs": fps, "quantization": accuracy}
+        return Measurement(architecture.arch_id, target, "ok", LatencySummary.of(job_ms), tuple(job_ms), statistics.fmean(fps), environment=environment,
+                           throughput_std_ips=statistics.pstdev(fps), accuracy_top1=accuracy.get("quantized_top1"), accuracy_top5=accuracy.get("quantized_top5"))
+
+    @staticmethod
+    def _run(command: list[str], what: str) -> str:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{what} ({command[0]}) exited {result.returncode}: {(result.stdout + result.stderr).strip()[-500:]}")
+        return result.stdout
+
+    def _on_board(self, target: Target, xmodel: Path, name: str, mode: str) -> dict:
+        output = ""
+        for command in board_commands(target, xmodel, name, mode):
+            output = self._run(command, f"the board's {mode} run")
+        return parse_json_line(output, f"the board's {mode} run")

@@ -11,10 +11,11 @@ from tests.conftest import PROBE  # noqa: F401 - the custom resource only the se
 
 # A sweep whose tasks take seconds: 2 epochs at 32 px on the tiny folder, profiling at 32 px.
 TINY_RECIPE = {
-    "name": "tiny", "epochs": 2, "batch_size": 16, "lr_peak_epoch": 1, "min_resolution": 32, "max_resolution": 32,
+    "name": "tiny", "epochs": 2, "batch_per_device": 16, "lr_peak_epoch": 1, "min_resolution": 32, "max_resolution": 32,
     "resize_start_epoch": 0, "resize_end_epoch": 1, "val_resolution": 32, "validate_last_epochs": 1, "random_weight_epochs": 1,
+    "trainability_batch": 16, "trainability_resolution": 32,
 }
-FAST_ORT = {"resolution": 32, "sessions": 1, "repeats": 3, "min_time_s": 0.02, "retries": 0}
+FAST_ORT = {"sessions": 1, "repeats": 3, "min_time_s": 0.02, "retries": 0}
 
 
 def sweep_values(data: Path, cache: Path, sample: int = 3, targets: list[dict] | None = None, **training) -> dict:
@@ -22,7 +23,7 @@ def sweep_values(data: Path, cache: Path, sample: int = 3, targets: list[dict] |
         "name": "tiny",
         "architectures": {"sample": sample, "seed": 7},
         "training": {"recipe": "smoke", "overrides": TINY_RECIPE, "data": str(data), "loader_workers": 0, **training},
-        "profiling": {"cache": str(cache), "targets": targets or [{"name": "cpu", "backend": "onnxruntime", "options": FAST_ORT}]},
+        "profiling": {"cache": str(cache), "targets": targets or [{"name": "cpu", "backend": "onnxruntime", "resolution": 32, "options": FAST_ORT}]},
         "scheduling": {"max_in_flight": 4, "max_retries": 2, "progress_interval_s": 1},
     }
 

@@ -3,7 +3,9 @@ driver, a truncated fragment, failing architectures, resource routing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -50,12 +52,13 @@ def test_sweep_records_every_task_routes_by_resource_and_records_failures(ray_cl
     from search_space import Architecture
 
     architectures.write_text("".join(Architecture.from_compact(text).to_json() + "\n" for text in (SMALL, BIG)))
-    values = sweep_values(tiny_data, tmp_path / "onnx", memory_budget_gb=64 / 1024, targets=[
-        {"name": "cpu", "backend": "onnxruntime", "options": FAST_ORT},
-        {"name": "probed", "backend": "onnxruntime", "batch": 2, "options": FAST_ORT, "resources": {PROBE: 1}},
-        {"name": "fpga", "backend": "onnxruntime", "options": FAST_ORT, "resources": {"zcu102": 1}},
+    values = sweep_values(tiny_data, tmp_path / "onnx", targets=[
+        {"name": "cpu", "backend": "onnxruntime", "resolution": 32, "options": FAST_ORT},
+        {"name": "probed", "backend": "onnxruntime", "batch": 2, "resolution": 32, "options": FAST_ORT, "resources": {PROBE: 1}},
+        {"name": "fpga", "backend": "onnxruntime", "resolution": 32, "options": FAST_ORT, "resources": {"zcu102": 1}},
     ])
     values["architectures"] = {"file": str(architectures)}
+    values["training"]["overrides"] = {**values["training"]["overrides"], "untrainable_above_bytes": 64 * 2**20}  # the rule, with a small threshold
     sweep = Sweep.from_dict(values)
     store = Store(tmp_path / "store")
     log = io.StringIO()
@@ -66,7 +69,8 @@ def test_sweep_records_every_task_routes_by_resource_and_records_failures(ray_cl
     train = {row["arch_id"]: row for row in store.read("train").to_pylist()}
     small, big = Architecture.from_compact(SMALL).arch_id, Architecture.from_compact(BIG).arch_id
     assert train[small]["status"] == "ok" and train[small]["val_top1"] is not None
-    assert train[big]["status"] == "untrainable" and "MiB" in train[big]["error"]
+    assert train[big]["status"] == "untrainable" and "by the rule" in train[big]["error"] and train[big]["check_memory_bytes"] > 64 * 2**20
+    assert train[big]["trainability_rule"] == train[small]["trainability_rule"] and "0.0671089e9 bytes" in train[big]["trainability_rule"]
     profile = store.read("profile").to_pylist()
     by_target = {}
     for row in profile:
@@ -100,7 +104,7 @@ def kill_first(process_title: str, killed: list[int], stop: threading.Event) -> 
 @pytest.mark.parametrize("process_title", ["ray::TrainingWorker.train", "ray::profile:cpu"])
 def test_killed_worker_is_retried_and_every_task_ends_with_one_ok_record(ray_cluster, tiny_data, tmp_path, process_title):
     slow_ort = {**FAST_ORT, "min_time_s": 3.0}  # long enough to be killed mid-measurement
-    sweep = Sweep.from_dict(sweep_values(tiny_data, tmp_path / "onnx", sample=2, targets=[{"name": "cpu", "backend": "onnxruntime", "options": slow_ort}]))
+    sweep = Sweep.from_dict(sweep_values(tiny_data, tmp_path / "onnx", sample=2, targets=[{"name": "cpu", "backend": "onnxruntime", "resolution": 32, "options": slow_ort}]))
     store = Store(tmp_path / "store")
     killed: list[int] = []
     stop = threading.Event()
@@ -207,7 +211,7 @@ def test_a_dataset_no_training_host_sees_stops_the_sweep_before_anything_is_writ
 def test_training_keys_name_the_dataset_so_another_dataset_is_new_work(ray_cluster, tiny_data, tmp_path):
     import shutil
 
-    values = sweep_values(tiny_data, tmp_path / "onnx", sample=1, targets=[{"name": "cpu", "backend": "onnxruntime", "options": FAST_ORT}])
+    values = sweep_values(tiny_data, tmp_path / "onnx", sample=1, targets=[{"name": "cpu", "backend": "onnxruntime", "resolution": 32, "options": FAST_ORT}])
     values["profiling"] = None
     del values["profiling"]
     store = Store(tmp_path / "store")
@@ -221,3 +225,57 @@ def test_training_keys_name_the_dataset_so_another_dataset_is_new_work(ray_clust
     assert summary.planned == 1 and "0 already recorded, 1 to run" in log.getvalue()
     data_ids = {row["data_id"] for row in store.read("train").to_pylist()}
     assert len(data_ids) == 2 and all(len(d) == 12 for d in data_ids)
+
+
+def fake_tool(path: Path, body: str) -> str:
+    path.write_text(f"#!{sys.executable}\nimport json, sys, pathlib\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_an_fpga_target_waits_for_its_trained_weights_and_quantises_them(ray_cluster, tiny_data, tmp_path):
+    """Training keeps safetensors weights in the store (named by its task key, with their sha256); the
+    FPGA target runs after its architecture's training with those weights (stand-in Vitis AI tools check
+    them); an architecture over the memory rule has no weights and its FPGA target says so."""
+    quantize = fake_tool(tmp_path / "quantize", """
+if sys.argv[1:2] == ["-c"]:
+    print("2.5.0"); sys.exit(0)
+arguments = sys.argv[1:]
+weights = pathlib.Path(arguments[arguments.index("--weights") + 1])
+assert weights.read_bytes()[8:9] == b"{", "not safetensors"
+output = pathlib.Path(arguments[arguments.index("--output") + 1]); output.mkdir(parents=True)
+(output / "Network_int.xmodel").write_text("q")
+print(json.dumps({"quantized_top1": 50.0, "quantized_top5": 75.0, "vitis_ai": "2.5.0", "weights": str(weights)}))""")
+    compiler = fake_tool(tmp_path / "vai_c_xir", """
+arguments = sys.argv[1:]
+output = pathlib.Path(arguments[arguments.index("-o") + 1]); output.mkdir(parents=True)
+(output / (arguments[arguments.index("-n") + 1] + ".xmodel")).write_text("c")""")
+    board = fake_tool(tmp_path / "board", """
+mode = sys.argv[sys.argv.index("--mode") + 1]
+print(json.dumps({"mode": "latency", "threads": 1, "dpu_batch": 1, "job_ms": [1.5, 1.6]} if mode == "latency" else
+                 {"mode": "throughput", "threads": 5, "dpu_batch": 1, "images": 1000, "seconds": 0.5, "fps": 2000.0}))""")
+    fpga = {"name": "fpga", "backend": "vitis", "precision": "int8", "report": ["latency", "throughput"], "options": {
+        "calibration": str(tiny_data / "val"), "quantize_python": quantize, "compiler": compiler, "run_command": board + " --mode {mode}"}}
+    architectures = tmp_path / "archs.jsonl"
+    from search_space import Architecture
+
+    architectures.write_text("".join(Architecture.from_compact(text).to_json() + "\n" for text in (SMALL, BIG)))
+    values = sweep_values(tiny_data, tmp_path / "onnx", targets=[fpga])
+    values["architectures"] = {"file": str(architectures)}
+    values["training"]["overrides"] = {**values["training"]["overrides"], "untrainable_above_bytes": 64 * 2**20}
+    store = Store(tmp_path / "store")
+    collect(Sweep.from_dict(values), store, stream=io.StringIO())
+
+    small, big = Architecture.from_compact(SMALL).arch_id, Architecture.from_compact(BIG).arch_id
+    train = {row["arch_id"]: row for row in store.read("train").to_pylist()}
+    profile = {row["arch_id"]: row for row in store.read("profile").to_pylist()}
+    weights = Path(store.root) / train[small]["weights_path"]
+
+    assert train[small]["status"] == "ok" and weights.is_file() and hashlib.sha256(weights.read_bytes()).hexdigest() == train[small]["weights_sha256"]
+    assert train[small]["weights_path"].startswith("_artifacts/weights/") and train[big]["weights_path"] is None
+    assert profile[small]["status"] == "ok", profile[small]["error"]
+    assert (profile[small]["accuracy_top1"], profile[small]["accuracy_top5"]) == (50.0, 75.0) and profile[small]["throughput_ips"] == 2000.0
+    assert json.loads(profile[small]["environment"])["quantization"]["weights"] == str(weights)
+    assert profile[small]["started_at"] >= train[small]["finished_at"]
+    assert profile[big]["status"] == "unavailable" and "no trained weights" in profile[big]["error"]
+    assert collect(Sweep.from_dict(values), store, stream=io.StringIO()).planned == 0

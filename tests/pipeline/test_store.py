@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import RecordError, arch_row, to_table
+from pipeline.records import RecordError, arch_row, row, to_table
 from pipeline.store import NotAStore, Store, StoreError
 from pipeline.views import wide
 from search_space import sample
@@ -25,27 +25,26 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def profile_row(arch_index: int, target: str = "cpu", status: str = "ok", latency: float = 10.0, minute: int = 0, batch: int = 1) -> dict:
     arch_id = ARCHS[arch_index].arch_id
     ok = status == "ok"
-    return {
-        "task_key": f"{arch_id}/profile/{target}id", "arch_id": arch_id, "target": target, "target_id": f"{target}id",
-        "backend": "onnxruntime", "device": "cpu", "batch": batch, "precision": "fp32", "threads": 1,
-        "reported": ["latency"] if batch == 1 else ["throughput"], "status": status,
-        "latency_ms_median": latency if ok else None, "latency_ms_mean": latency if ok else None, "latency_ms_std": 0.1 if ok else None,
-        "latency_ms_p90": latency if ok else None, "n": 30 if ok else 0, "throughput_ips": batch * 1000 / latency if ok else None,
-        "throughput_ips_std": 1.0 if ok else None, "samples_ms": [latency] * 3 if ok else [], "build_time_s": None, "other_load": 0.0,
-        "environment": "{}", "attempts": 1, "host": "h", "started_at": T0, "finished_at": T0 + timedelta(minutes=minute),
-        "code_version": "test", "error": None if ok else "boom",
-    }
+    return row(
+        "profile", task_key=f"{arch_id}/profile/{target}id", arch_id=arch_id, target=target, target_id=f"{target}id",
+        backend="onnxruntime", device="cpu", batch=batch, precision="fp32", threads=1,
+        reported=["latency"] if batch == 1 else ["throughput"], status=status,
+        latency_ms_median=latency if ok else None, latency_ms_mean=latency if ok else None, latency_ms_std=0.1 if ok else None,
+        latency_ms_p90=latency if ok else None, n=30 if ok else 0, throughput_ips=batch * 1000 / latency if ok else None,
+        throughput_ips_std=1.0 if ok else None, samples_ms=[latency] * 3 if ok else [], other_load=0.0,
+        environment="{}", attempts=1, host="h", started_at=T0, finished_at=T0 + timedelta(minutes=minute),
+        code_version="test", error=None if ok else "boom",
+    )
 
 
 def train_row(arch_index: int, top1: float, seed: int = 0, recipe_id: str = "r1", status: str = "ok") -> dict:
     arch_id = ARCHS[arch_index].arch_id
-    return {
-        "task_key": f"{arch_id}/train/{recipe_id}-s{seed}", "arch_id": arch_id, "recipe_id": recipe_id, "recipe_name": "smoke", "seed": seed, "data_id": "d1",
-        "status": status, "val_top1": top1, "val_top5": 99.0, "top1_convention": "best_of_validated",
-        "curve": [{"epoch": 0, "resolution": 32, "lr": 0.1, "train_loss": 2.0, "train_top1": 10.0, "val_top1": None, "val_top5": None}],
-        "random_weight_top1": None, "train_time_s": 1.0, "device_name": "cpu", "device_count": 1, "peak_memory_bytes": None,
-        "attempts": 1, "host": "h", "started_at": T0, "finished_at": T0, "code_version": "test", "error": None,
-    }
+    return row(
+        "train", task_key=f"{arch_id}/train/{recipe_id}-s{seed}", arch_id=arch_id, recipe_id=recipe_id, recipe_name="smoke", seed=seed, data_id="d1",
+        status=status, val_top1=top1, val_top5=99.0, top1_convention="best_of_validated",
+        curve=[{"epoch": 0, "resolution": 32, "lr": 0.1, "train_loss": 2.0, "train_top1": 10.0, "val_top1": None, "val_top5": None}],
+        train_time_s=1.0, device_name="cpu", device_count=1, attempts=1, host="h", started_at=T0, finished_at=T0, code_version="test",
+    )
 
 
 def test_fragments_are_written_whole_and_named_by_their_key(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def changed(path: str, value):
         (changed("training.colour", "red"), "unknown key training.colour"),
         (changed("architectures", {"seed": 1}), "needs exactly one of sample = N or file = PATH"),
         (changed("profiling.targets.0.backend", "openvino"), "profiling.targets[0].backend='openvino' is not allowed; choices are onnxruntime"),
-        (changed("profiling.targets.0.batch", 0), "profiling.targets[0]: cpu: batch=0 is not allowed"),
+        (changed("profiling.targets.0.batch", 0), "profiling.targets[0]: target cpu: batch=0 is not allowed"),
         (changed("profiling.targets.0.report", ["energy"]), "report=['energy'] is not allowed"),
         (changed("profiling.targets.0.resources", {"GPU": -1}), "resources.GPU=-1 is not allowed"),
         (changed("profiling.targets", [BASE["profiling"]["targets"][0]] * 2), "profiling target names repeat: cpu"),
@@ -100,3 +101,37 @@ def test_plan_counts_done_tasks_and_retries_only_the_statuses_asked(tmp_path):
     assert len(tasks) == 6 and all("-dabc-s0" in task.key for task in tasks if task.table == "train")
     other_data = make_plan(sweep, store, data_id="def")  # another dataset: its trainings are new tasks
     assert {task.table for task in other_data.todo} == {"train"} and all("-ddef-s0" in task.key for task in other_data.todo)
+
+
+def test_targets_show_resolves_the_imagenet_preset_as_the_reference_measured(capsys):
+    from workflows.cli import main
+
+    assert main(["targets", "show", "anb-imagenet"]) == 0
+    targets = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    for name in ("a100", "3090"):
+        assert targets[name]["resolution"] == 256 and targets[name]["options"]["cudnn_benchmark"] is True
+        assert targets[name]["precision"] == "fp16" and targets[name]["options"]["passes"] == 3 and targets[name]["options"]["warmup_passes"] == 1
+    assert (targets["a100"]["batch"], targets["3090"]["batch"]) == (512, 128)
+    assert targets["tpuv2"]["precision"] == targets["tpuv3"]["precision"] == "bf16"
+    assert (targets["tpuv2"]["batch"], targets["tpuv3"]["batch"]) == (64, 128) and targets["tpuv3"]["options"]["warmup_steps"] == 300
+    assert targets["vck190"]["batch"] == 6 and targets["zcu102"]["batch"] == 1 and targets["vck190"]["report"] == ["latency", "throughput"]
+    assert targets["vck190"]["options"]["vitis_ai_version"] == "2.5" and targets["zcu102"]["options"]["calibration_images"] == 150
+    assert set(targets["cpu_ort"]["options"]) == {"sessions", "repeats", "min_time_s", "max_other_load", "retries"}
+
+
+def test_a_misspelt_option_in_a_config_exits_2_naming_it(tmp_path, capsys):
+    from workflows.cli import main
+
+    config = tmp_path / "typo.toml"
+    config.write_text('name = "typo"\n[architectures]\nsample = 1\n[[profiling.targets]]\nname = "gpu"\nbackend = "torch"\noptions = { pases = 3 }\n')
+    assert main(["targets", "show", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "profiling.targets[0]: target gpu (torch): unknown option pases; this backend's options are passes" in error
+
+
+@pytest.mark.parametrize("preset", ["default", "anb-imagenet"])
+def test_presets_validate(preset):
+    from workflows.config import load_sweep
+
+    sweep = load_sweep(preset)
+    assert sweep.profiling.targets and (sweep.training is None or sweep.training.recipe)

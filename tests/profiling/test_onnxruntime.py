@@ -2,11 +2,11 @@ from profiling.backends.onnxruntime import OnnxRuntimeBackend
 from profiling.protocol import Target
 from profiling.runner import profile
 
-FAST = {"sessions": 2, "repeats": 10, "min_time_s": 0.05, "resolution": 64}
+FAST = {"sessions": 2, "repeats": 10, "min_time_s": 0.05}
 
 
 def test_measures_latency_over_fresh_sessions(architecture, onnx_64):
-    target = Target("ort", "onnxruntime", batch=1, options=FAST)
+    target = Target("ort", "onnxruntime", batch=1, resolution=64, options=FAST)
     measurement = OnnxRuntimeBackend().measure(architecture, onnx_64, target)
     assert measurement.status == "ok", measurement.error
     assert measurement.latency.n == len(measurement.samples_ms) >= 20
@@ -16,8 +16,8 @@ def test_measures_latency_over_fresh_sessions(architecture, onnx_64):
 
 
 def test_throughput_at_a_larger_batch(architecture, onnx_64):
-    single = OnnxRuntimeBackend().measure(architecture, onnx_64, Target("b1", "onnxruntime", batch=1, options=FAST))
-    batch = OnnxRuntimeBackend().measure(architecture, onnx_64, Target("b8", "onnxruntime", batch=8, options=FAST))
+    single = OnnxRuntimeBackend().measure(architecture, onnx_64, Target("b1", "onnxruntime", batch=1, resolution=64, options=FAST))
+    batch = OnnxRuntimeBackend().measure(architecture, onnx_64, Target("b8", "onnxruntime", batch=8, resolution=64, options=FAST))
     assert batch.latency.median_ms > single.latency.median_ms
     assert batch.throughput_ips == 8000 / batch.latency.median_ms
 
@@ -30,7 +30,7 @@ def test_unavailable_provider_is_explained(architecture, tmp_path):
 
 
 def test_runner_exports_and_adds_host_facts(architecture, tmp_path):
-    measurement = profile(architecture, Target("ort", "onnxruntime", options=FAST), tmp_path)
+    measurement = profile(architecture, Target("ort", "onnxruntime", resolution=64, options=FAST), tmp_path)
     assert measurement.status == "ok"
     assert {"cpu", "host", "onnxruntime", "backend"} <= set(measurement.environment)
     assert len(list(tmp_path.glob("*.onnx"))) == 1

@@ -53,10 +53,16 @@ def test_summary():
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(name="a b", backend="x"), "name='a b' is not allowed"),
-        (dict(name="t", backend="x", batch=0), "batch=0 is not allowed"),
-        (dict(name="t", backend="x", precision="fp8"), "precision='fp8' is not allowed; choices are fp32, fp16, int8"),
-        (dict(name="t", backend="x", threads=0), "threads=0 is not allowed"),
+        (dict(name="a b", backend="onnxruntime"), "name='a b' is not allowed"),
+        (dict(name="t", backend="onnxruntime", batch=0), "batch=0 is not allowed"),
+        (dict(name="t", backend="onnxruntime", resolution=0), "resolution=0 is not allowed"),
+        (dict(name="t", backend="onnxruntime", precision="fp8"), "precision='fp8' is not allowed; choices are fp32, fp16, bf16, int8"),
+        (dict(name="t", backend="onnxruntime", threads=0), "threads=0 is not allowed"),
+        (dict(name="t", backend="nope"), "backend='nope' is unknown"),
+        (dict(name="t", backend="onnxruntime", options={"session": 3}), "target t (onnxruntime): unknown option session; this backend's options are sessions, repeats"),
+        (dict(name="t", backend="torch", options={"passes": "3"}), "option passes='3' is not allowed; it must be an integer"),
+        (dict(name="t", backend="tvm", options={"database": 3}), "option database=3 is not allowed; it must be a string or absent"),
+        (dict(name="t", backend="vitis", options={"resolution": 224}), "unknown option resolution"),
     ],
 )
 def test_bad_targets(fields, message):
@@ -64,9 +70,19 @@ def test_bad_targets(fields, message):
         Target(**fields)
 
 
+def test_options_are_typed_and_resolved_with_defaults():
+    from profiling.backends.torch_cuda import TorchOptions
+
+    target = Target("gpu", "torch", batch=256, resolution=256, options={"passes": 5})
+    assert target.settings == TorchOptions(passes=5)
+    assert dict(target.options)["images_per_pass"] == 50_000 and dict(target.options)["cudnn_benchmark"] is True
+    assert Target("gpu", "torch", batch=256, resolution=256, options={"passes": 3}).target_id == Target("gpu", "torch", batch=256, resolution=256).target_id
+    assert Target("gpu", "torch", resolution=224).target_id != Target("gpu", "torch", resolution=256).target_id
+
+
 def test_target_id_ignores_resources_and_option_order():
-    one = Target("t", "onnxruntime", options={"a": 1, "b": 2}, resources={"GPU": 1})
-    two = Target("t", "onnxruntime", options={"b": 2, "a": 1})
+    one = Target("t", "onnxruntime", options={"sessions": 1, "repeats": 2}, resources={"GPU": 1})
+    two = Target("t", "onnxruntime", options={"repeats": 2, "sessions": 1})
     assert one.target_id == two.target_id and hash(one) != 0
     assert Target("t", "onnxruntime", batch=2).target_id != two.target_id
 

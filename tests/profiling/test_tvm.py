@@ -7,7 +7,7 @@ from profiling.export import INPUT_NAME, ExportSettings, cached_export
 from profiling.protocol import Target
 from search_space import Architecture
 
-FAST = {"resolution": 64, "repeats": 3}
+FAST = {"repeats": 3}
 
 
 def test_outputs_match_onnxruntime(onnx_64):
@@ -19,7 +19,7 @@ def test_outputs_match_onnxruntime(onnx_64):
 
 
 def test_untuned_measurement(architecture, onnx_64):
-    measurement = TvmBackend().measure(architecture, onnx_64, Target("tvm", "tvm", options=FAST))
+    measurement = TvmBackend().measure(architecture, onnx_64, Target("tvm", "tvm", resolution=64, options=FAST))
     assert measurement.status == "ok", measurement.error
     assert measurement.latency.n == 3 and measurement.build_time_s > 0
     assert measurement.environment["tuned"] is False
@@ -30,11 +30,11 @@ def test_tuned_with_a_tiny_budget(tmp_path):
     at 32 px has the fewest distinct tuning tasks (19; the tuner visits each once: ~70 s here)."""
     small = Architecture.from_compact("-".join(["e1k3l1"] * 7))
     onnx = cached_export(small, tmp_path / "onnx", ExportSettings(resolution=32))
-    target = Target("tvm", "tvm", options={"resolution": 32, "repeats": 3})
-    database = tune_database([onnx], target, tmp_path / "db", max_trials=2, resolution=32)
+    target = Target("tvm", "tvm", resolution=32, options={"repeats": 3})
+    database = tune_database([onnx], target, tmp_path / "db", max_trials=2)
     records = (database / "database_tuning_record.json").read_text().splitlines()
     assert len(records) >= 1
-    tuned = Target("tvm-tuned", "tvm", options={"resolution": 32, "repeats": 3, "database": str(database)})
+    tuned = Target("tvm-tuned", "tvm", resolution=32, options={"repeats": 3, "database": str(database)})
     assert TvmBackend().available(tuned)
     measurement = TvmBackend().measure(small, onnx, tuned)
     assert measurement.status == "ok", measurement.error

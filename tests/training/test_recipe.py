@@ -26,7 +26,10 @@ def test_anb_proxy_lr_per_iteration():
 
 def test_anb_proxy_is_the_reference_scheme():
     r = ANB_PROXY
-    assert (r.epochs, r.batch_size, r.lr, r.momentum, r.weight_decay, r.label_smoothing) == (16, 512, 0.425, 0.9, 1e-4, 0.1)
+    assert (r.epochs, r.batch_per_device, r.devices, r.global_batch, r.lr) == (16, 512, 4, 2048, 0.425)  # torchrun on 4 GPUs
+    assert (r.momentum, r.weight_decay, r.label_smoothing) == (0.9, 1e-4, 0.1)
+    assert (r.trainability_batch, r.trainability_resolution, r.untrainable_above_bytes) == (512, 192, 22.0e9)
+    assert r.trainability_rule() == "peak device memory, weights included, of one step at 512 images per device, 192 px, AMP > 22e9 bytes"
     assert (r.val_resolution, r.val_crop_ratio, r.crop_scale_min, r.dropout, r.stochastic_depth) == (256, 224 / 256, 0.08, 0.2, 0.2)
     assert [epoch for epoch in range(16) if r.validates(epoch)] == [13, 14, 15]
     assert (r.top1_convention, r.activation, r.mixed_precision, r.channels_last) == ("best_of_validated", "relu", True, True)
@@ -55,7 +58,9 @@ def test_round_trip(recipe):
         ({"min_resolution": 224}, "max_resolution=192 is not allowed; it must be >= min_resolution=224"),
         ({"activation": "gelu"}, "activation='gelu' is not allowed; choices are relu, silu"),
         ({"top1_convention": "mean"}, "top1_convention='mean' is not allowed"),
-        ({"batch_size": "512"}, "batch_size='512' is not allowed"),
+        ({"batch_per_device": "512"}, "batch_per_device='512' is not allowed"),
+        ({"devices": 0}, "devices=0 is not allowed"),
+        ({"untrainable_above_bytes": -1}, "untrainable_above_bytes=-1 is not allowed"),
         ({"validate_last_epochs": 17}, "validate_last_epochs=17 is not allowed"),
     ],
 )
@@ -70,3 +75,20 @@ def test_unknown_fields_and_presets():
         ANB_PROXY.replace(epoch=3)
     with pytest.raises(RecipeError, match="recipe='nope' is unknown; presets are anb-proxy, smoke, full"):
         get_recipe("nope")
+
+
+def test_the_global_batch_is_part_of_the_id():
+    assert ANB_PROXY.replace(devices=1).recipe_id != ANB_PROXY.recipe_id
+    assert ANB_PROXY.replace(batch_per_device=256, devices=8).recipe_id != ANB_PROXY.recipe_id
+
+
+def test_recipe_show_prints_the_resolved_values(capsys):
+    import json
+
+    from workflows.cli import main
+
+    assert main(["recipe", "show", "anb-proxy"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["epochs"], shown["batch_per_device"], shown["devices"], shown["global_batch"], shown["peak_lr"]) == (16, 512, 4, 2048, 0.425)
+    assert shown["recipe_id"] == ANB_PROXY.recipe_id and shown["name"] == "anb-proxy"
+    assert main(["recipe", "show", "nope"]) == 2

@@ -15,8 +15,8 @@ from training.trainer import train
 ARCHITECTURE = sample(1, seed=0)[0]
 # a few seconds per run on the tiny folder
 TINY = get_recipe("smoke").replace(
-    name="tiny", epochs=3, batch_size=16, min_resolution=16, max_resolution=32, resize_start_epoch=0, resize_end_epoch=2,
-    val_resolution=32, validate_last_epochs=2, random_weight_epochs=2,
+    name="tiny", epochs=3, batch_per_device=16, min_resolution=16, max_resolution=32, resize_start_epoch=0, resize_end_epoch=2,
+    val_resolution=32, validate_last_epochs=2, random_weight_epochs=2, trainability_batch=16, trainability_resolution=32,
 )
 
 
@@ -78,12 +78,50 @@ def test_deterministic_on_cpu_for_a_seed(tiny_data):
     assert first.curve != other.curve
 
 
-def test_untrainable_is_recorded_and_the_process_lives(tiny_data):
-    result = train(ARCHITECTURE, TINY, tiny_data, memory_budget_bytes=2**20)
-    assert result.status == "untrainable"
-    assert "needs" in result.error and "the budget is 1.0 MiB" in result.error
-    assert result.peak_memory_bytes > 2**20 and result.curve == ()
-    assert train(ARCHITECTURE, TINY, tiny_data).status == "ok"
+def test_the_untrainable_rule_is_the_recipes_and_is_recorded(tiny_data):
+    """A small threshold makes the architecture untrainable before any epoch; the figure and the rule are recorded."""
+    small = TINY.replace(untrainable_above_bytes=2**20)
+    result = train(ARCHITECTURE, small, tiny_data)
+    assert result.status == "untrainable" and result.curve == () and result.train_time_s is None
+    assert result.check_memory_bytes > 2**20 and result.check_time_s > 0
+    assert "by the rule: peak device memory, weights included, of one step at 16 images per device, 32 px" in result.error
+    assert result.trainability_rule == small.trainability_rule() and "0.00104858e9 bytes" in result.trainability_rule
+    fits = train(ARCHITECTURE, TINY.replace(untrainable_above_bytes=result.check_memory_bytes + 1, random_weight_epochs=0), tiny_data)
+    assert fits.status == "ok" and fits.check_memory_bytes == result.check_memory_bytes  # the same measurement, deterministic on CPU
+
+
+def test_the_check_counts_the_weights_at_the_rules_batch_and_resolution(tiny_data):
+    from training.trainer import check_trainable
+
+    at = lambda **rule: check_trainable(ARCHITECTURE, TINY.replace(**rule), 4, torch.device("cpu"))  # noqa: E731
+    base = at()
+    assert at(trainability_batch=32) > base and at(trainability_resolution=64) > base
+    parameters = sum(p.numel() for p in __import__("search_space.builder", fromlist=["build"]).build(ARCHITECTURE, 4).parameters())
+    assert base > 2 * 4 * parameters  # weights and gradients are in the figure
+
+
+def test_reported_top5_is_the_best_top5_on_its_own():
+    from training.trainer import EpochRecord, reported_accuracy
+
+    curve = [EpochRecord(0, 32, 0.1, 1.0, 10.0, None, None), EpochRecord(1, 32, 0.1, 1.0, 10.0, 60.0, 80.0), EpochRecord(2, 32, 0.0, 1.0, 10.0, 58.0, 85.0)]
+    assert reported_accuracy(curve, "best_of_validated") == (60.0, 85.0)  # top-5 of epoch 2, top-1 of epoch 1, as the reference
+    assert reported_accuracy(curve, "last") == (58.0, 85.0)
+
+
+def test_timings_are_apart_and_trained_weights_are_saved_as_safetensors(tiny_data, tmp_path):
+    from safetensors.torch import load_file
+
+    from search_space.builder import build
+
+    weights = tmp_path / "w" / "model.safetensors"
+    result = train(ARCHITECTURE, TINY, tiny_data, seed=1, weights_to=weights)
+    assert result.status == "ok"
+    assert result.train_time_s > 0 and result.check_time_s > 0 and result.random_weight_time_s > 0
+    assert weights.read_bytes()[8:9] == b"{"  # a safetensors header, not a pickle
+    state = load_file(weights)
+    model = build(ARCHITECTURE, 4)
+    model.load_state_dict(state)  # every key and shape of the architecture's network
+    assert not torch.equal(state["classifier.1.weight"], build(ARCHITECTURE, 4).state_dict()["classifier.1.weight"])  # trained, not initial
 
 
 def test_diverging_is_recorded(tiny_data):
