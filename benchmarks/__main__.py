@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["loader", "profiling_stability", "pipeline_overhead", "resume_planning", "surrogates_vs_reference", "query_speed"]
+BENCHMARKS = ["loader", "profiling_stability", "pipeline_overhead", "resume_planning", "surrogates_vs_reference", "query_speed", "cross_device"]
 
 
 def main(names: list[str]) -> None:

@@ -8,20 +8,28 @@ from pipeline.records import task_key, train_config_id
 from pipeline.store import Store
 from pipeline.sweep import Sweep, TargetSpec
 from search_space import Architecture, sample
+from search_space.sampling import sample_spread
+from search_space.blocks import Block, all_blocks
 from search_space.jsonl import read_architectures
 
 
 @dataclass(frozen=True)
 class Task:
     key: str
-    table: str  # "train" or "profile"
-    architecture: Architecture
+    table: str  # "train", "profile" or "blocks"
+    architecture: Architecture | None  # None for a block
     seed: int | None = None  # train tasks
-    target: TargetSpec | None = None  # profile tasks
+    target: TargetSpec | None = None  # profile and blocks tasks
+    block: Block | None = None  # blocks tasks
 
     @property
     def stage(self) -> str:
-        return self.table if self.table == "train" else f"profile:{self.target.name}"
+        return self.table if self.table == "train" else f"{self.table}:{self.target.name}"
+
+    @property
+    def subject(self) -> str:
+        """What the task is about, in messages: an arch_id or a block."""
+        return self.block.key if self.block else self.architecture.arch_id
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ def sweep_architectures(sweep: Sweep) -> list[Architecture]:
     source = sweep.architectures
     if source.file is not None:
         return list(dict.fromkeys(read_architectures(source.file)))  # keeps the first of repeated lines
+    if source.select == "spread":
+        return sample_spread(source.sample, source.seed, source.space)
     return sample(source.sample, source.seed, source.space)
 
 
@@ -53,13 +63,16 @@ def sweep_tasks(sweep: Sweep, architectures: list[Architecture], data_id: str | 
             tasks.append(Task(task_key(arch_id, "train", config_id), "train", architecture, seed=seed))
         for spec, target_id in targets:
             tasks.append(Task(task_key(arch_id, "profile", target_id), "profile", architecture, target=spec))
+    for spec, target_id in targets:  # per-block tables: every distinct block of the space, once per target
+        if spec.blocks:
+            tasks += [Task(task_key(block.block_id, "blocks", target_id), "blocks", None, target=spec, block=block) for block in all_blocks(sweep.architectures.space)]
     return tasks
 
 
 def sweep_recipe(sweep: Sweep):
-    from training.recipe import get_recipe
+    from training.recipe import load_recipe
 
-    recipe = get_recipe(sweep.training.recipe)
+    recipe = load_recipe(sweep.training.recipe)
     return recipe.replace(**sweep.training.overrides) if sweep.training.overrides else recipe
 
 

@@ -83,6 +83,8 @@ TRAIN = pa.schema(
         pa.field("random_weight_time_s", pa.float64()),
         pa.field("device_name", pa.string()),
         pa.field("device_count", pa.int32()),
+        pa.field("train_images", pa.int64()),  # per epoch, after the recipe's data subset
+        pa.field("num_classes", pa.int32()),
         pa.field("check_memory_bytes", pa.int64()),  # the trainability rule's figure
         pa.field("peak_memory_bytes", pa.int64()),  # the training's peak on the first device (CUDA)
         pa.field("trainability_rule", pa.string()),  # the rule applied, in words
@@ -126,7 +128,26 @@ PROFILE = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"archs": ARCHS, "train": TRAIN, "profile": PROFILE}
+# One row per (block of the space, target): a per-block latency table. The measurement columns are the
+# profile table's; the block's own describe it (search_space.blocks).
+BLOCKS = pa.schema(
+    [
+        pa.field("task_key", pa.string(), nullable=False),
+        pa.field("block_id", pa.string(), nullable=False),
+        pa.field("block", pa.string(), nullable=False),  # e.g. s3-e6k5se-first, stem, head
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("stage", pa.int8()),
+        pa.field("expansion", pa.int8()),
+        pa.field("kernel", pa.int8()),
+        pa.field("se", pa.bool_()),
+        pa.field("first", pa.bool_()),
+        pa.field("input_channels", pa.int32()),
+        pa.field("input_size", pa.int32()),  # spatial, in a network of the target's resolution
+        *[f for f in PROFILE if f.name not in ("task_key", "arch_id", "reported", "accuracy_top1", "accuracy_top5")],
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"archs": ARCHS, "train": TRAIN, "profile": PROFILE, "blocks": BLOCKS}
 
 
 def schema_of(table: str) -> pa.Schema:
@@ -235,6 +256,26 @@ def profile_row(measurement: dict[str, Any], report: tuple[str, ...], started_at
         task_key=task_key(values["arch_id"], "profile", values["target_id"]),
         **values,
         reported=list(report),
+        attempts=attempts,
+        **provenance(started_at, error, code_version),
+    )
+
+
+def block_row(measurement: dict[str, Any], block, started_at: datetime, code_version: str, attempts: int) -> dict[str, Any]:
+    """A block's `profiling.protocol.Measurement.to_row()` (its `arch_id` is the block id) as a `blocks` row."""
+    values = dict(measurement)
+    error = values.pop("error")
+    block_id = values.pop("arch_id")
+    for column in ("accuracy_top1", "accuracy_top5"):
+        values.pop(column, None)
+    values["environment"] = json.dumps(values["environment"], sort_keys=True, default=str)
+    channels, size, _ = block.input_shape(values["resolution"])
+    return row(
+        "blocks",
+        task_key=task_key(block_id, "blocks", values["target_id"]),
+        block_id=block_id, block=block.key, kind=block.kind, stage=block.stage, expansion=block.expansion, kernel=block.kernel, se=block.se,
+        first=block.first, input_channels=channels, input_size=size,
+        **values,
         attempts=attempts,
         **provenance(started_at, error, code_version),
     )

@@ -189,9 +189,10 @@ class Driver:
         return task.architecture.arch_id, task.target.target.resolution
 
     def needs_onnx(self, task: Task) -> bool:
+        """Whether a profile task takes the architecture's shared ONNX export (a block exports its own)."""
         from profiling.backends import get_backend
 
-        return get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
+        return task.table == "profile" and get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
 
     def submit_train(self, task: Task, actor: Any) -> None:
         weights_to = (self.store.uri, Store.weights_path(task.key)) if self.keep_weights else None
@@ -214,6 +215,15 @@ class Driver:
         weights = (self.store.uri, self.weights[task.architecture.arch_id]) if self.needs_weights(task) else None
         ref = remote.remote(task.architecture.to_json(), spec.target.to_dict(), spec.reported, onnx, self.sweep.profiling.cache, self.version,
                             self.attempts[task.key] + 1, weights)
+        self.in_flight[ref] = (task, None)
+
+    def submit_block(self, task: Task) -> None:
+        spec = task.target
+        options = ray_resources(spec.resources, spec.target.threads)
+        if options["num_gpus"]:
+            options["max_calls"] = 1
+        remote = workers.block_task.options(max_retries=0, name=f"blocks:{spec.name}", **options)
+        ref = remote.remote(task.block.key, task.block.space, spec.target.to_dict(), self.sweep.profiling.cache, self.version, self.attempts[task.key] + 1)
         self.in_flight[ref] = (task, None)
 
     def new_actor(self) -> Any:
@@ -242,8 +252,12 @@ class Driver:
             if reason is None and self.needs_weights(task) and not self.weights.get(task.architecture.arch_id):
                 reason = ("this target measures the trained network and the architecture has no trained weights "
                           "(its training did not end ok, did not run in this sweep, or kept no weights: training.save_weights)")
-            if reason:
+            if reason and task.table == "blocks":
+                self.record(task, workers.block_record(task.block.key, task.block.space, task.target.target.to_dict(), "unavailable", reason, self.version, 0))
+            elif reason:
                 self.record(task, workers.unavailable_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, reason, self.version))
+            elif task.table == "blocks":
+                self.submit_block(task)
             else:
                 self.submit_profile(task)
         self.progress.running = len(self.in_flight)
@@ -258,7 +272,7 @@ class Driver:
         self.statuses.setdefault(task.stage, Counter())[row["status"]] += 1
         self.progress.record(row["status"])
         if row["status"] != "ok":
-            print(f"  {task.stage} {task.architecture.arch_id}: {row['status']}: {(row.get('error') or '')[:200]}", file=self.stream, flush=True)
+            print(f"  {task.stage} {task.subject}: {row['status']}: {(row.get('error') or '')[:200]}", file=self.stream, flush=True)
 
     def finish(self, ref: ray.ObjectRef) -> None:
         task, actor = self.in_flight.pop(ref)
@@ -269,7 +283,7 @@ class Driver:
             if actor is not None:
                 self.retire(actor)
             if self.attempts[task.key] <= self.sweep.scheduling.max_retries:
-                print(f"  {task.stage} {task.architecture.arch_id}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
+                print(f"  {task.stage} {task.subject}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
                 (self.train_queue if task.table == "train" else self.profile_queue).appendleft(task)
                 return
             row = self.failure_row(task, f"worker died {self.attempts[task.key]} times; last: {describe(error)}")
@@ -302,6 +316,8 @@ class Driver:
             self.idle_actors.remove(actor)
 
     def failure_row(self, task: Task, error: str) -> dict[str, Any]:
+        if task.table == "blocks":
+            return workers.block_record(task.block.key, task.block.space, task.target.target.to_dict(), "failed", error, self.version, self.attempts[task.key])
         if task.table == "train":
             return workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, "failed", error, self.version, self.attempts[task.key])
         return workers.failed_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, error, self.version, self.attempts[task.key])

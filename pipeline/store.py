@@ -123,6 +123,8 @@ class Store:
 
     def check_usable(self, create: bool) -> None:
         """Raise NotAStore unless this is a store (or, with `create`, a new or empty folder to make one in)."""
+        if self.holds_lock():  # this process owns it (a proxy search's collects, say)
+            return
         kind = self._type()
         if kind == pafs.FileType.File:
             raise NotAStore(f"{self.uri} is a file, not a store folder")

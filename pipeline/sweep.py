@@ -25,6 +25,7 @@ class ArchitectureSource:
     sample: int | None = None  # uniform sample of this many ...
     seed: int = 0  # ... with this seed
     file: str | None = None  # or: a JSON-lines file of reference keys
+    select: str = "uniform"  # or "spread": one per MAC quantile (a new device's first few-shot measurements)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TargetSpec:
 
     target: Target
     report: tuple[str, ...] = ()
+    blocks: bool = False  # also time every distinct block of the space on this target (a per-block latency table)
 
     @property
     def name(self) -> str:
@@ -63,7 +65,7 @@ class TargetSpec:
         return self.report or default_report(self.target.batch)
 
     def to_config(self) -> dict[str, Any]:
-        return {**self.target.to_dict(), "report": list(self.report)}
+        return {**self.target.to_dict(), "report": list(self.report), "blocks": self.blocks}
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,17 @@ class Sweep:
         values = asdict(self)
         if self.profiling:
             values["profiling"]["targets"] = [spec.to_config() for spec in self.profiling.targets]
-        return values
+        return _without_none(values)  # an unset value is the absent key (save_weights: "auto")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> "Sweep":
         return _parse_sweep(values, source, base_dir)
+
+
+def _without_none(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {key: _without_none(value) for key, value in values.items() if value is not None}
+    return [_without_none(value) for value in values] if isinstance(values, (list, tuple)) else values
 
 
 # --- validation ---
@@ -146,7 +154,7 @@ def _parse_sweep(values: dict[str, Any], source: str, base_dir: Path | None) -> 
     return Sweep(
         name=name,
         architectures=_parse_architectures(values["architectures"], source, base_dir),
-        training=_parse_training(values["training"], source) if "training" in values else None,
+        training=_parse_training(values["training"], source, base_dir) if "training" in values else None,
         profiling=_parse_profiling(values["profiling"], source) if "profiling" in values else None,
         scheduling=_parse_scheduling(values.get("scheduling", {}), source),
     )
@@ -156,30 +164,41 @@ def _parse_architectures(values: Any, source: str, base_dir: Path | None) -> Arc
     from search_space import SPACES
 
     where = "architectures"
-    _check_keys(values, {"space", "sample", "seed", "file"}, where, source)
+    from search_space.sampling import SELECTIONS
+
+    _check_keys(values, {"space", "sample", "seed", "file", "select"}, where, source)
     space = _string(values, "space", where, source, "anb", tuple(SPACES))
     sample = _number(values, "sample", where, source, None, minimum=1)
     file = _string(values, "file", where, source, None)
     if (sample is None) == (file is None):
         raise ConfigError(f"{source}: [architectures] needs exactly one of sample = N or file = PATH")
+    select = _string(values, "select", where, source, "uniform", SELECTIONS)
+    if file is not None and select != "uniform":
+        raise ConfigError(f"{source}: [architectures] select applies to sample = N, not to a file")
     if file is not None and base_dir is not None and not Path(file).is_absolute():
         file = str((base_dir / file).resolve())
-    return ArchitectureSource(space, sample, _number(values, "seed", where, source, 0), file)
+    return ArchitectureSource(space, sample, _number(values, "seed", where, source, 0), file, select)
 
 
-def _parse_training(values: Any, source: str) -> TrainingStage:
-    from training.recipe import PRESETS, RecipeError, get_recipe
+def _parse_training(values: Any, source: str, base_dir: Path | None = None) -> TrainingStage:
+    from training.recipe import RecipeError, load_recipe
 
     where = "training"
     defaults = TrainingStage()
     allowed = set(TrainingStage.__dataclass_fields__)
     _check_keys(values, allowed, where, source)
-    recipe = _string(values, "recipe", where, source, defaults.recipe, tuple(PRESETS))
+    recipe = _string(values, "recipe", where, source, defaults.recipe)
+    if recipe.endswith(".toml") and base_dir is not None and not Path(recipe).is_absolute():
+        recipe = str((base_dir / recipe).resolve())
     overrides = values.get("overrides", {})
     if not isinstance(overrides, dict):
         raise ConfigError(f"{source}: training.overrides must be a table of recipe fields")
     try:
-        resolved = get_recipe(recipe).replace(**overrides) if overrides else get_recipe(recipe)
+        base = load_recipe(recipe)
+    except RecipeError as error:
+        raise ConfigError(f"{source}: training: {error}") from None
+    try:
+        resolved = base.replace(**overrides)
     except RecipeError as error:
         raise ConfigError(f"{source}: training.overrides: {error}") from None
     device = _string(values, "device", where, source, defaults.device, ("cpu", "cuda"))
@@ -211,9 +230,9 @@ def _parse_training(values: Any, source: str) -> TrainingStage:
 
 
 def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
-    from profiling.backends import BACKENDS
+    from profiling.backends import BACKENDS, get_backend
 
-    _check_keys(values, {*Target.__dataclass_fields__, "report"}, where, source)
+    _check_keys(values, {*Target.__dataclass_fields__, "report", "blocks"}, where, source)
     name = _string(values, "name", where, source, None)
     if name is None:
         raise ConfigError(f"{source}: {where}.name is missing")
@@ -243,7 +262,13 @@ def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
         )
     except TargetError as error:
         raise ConfigError(f"{source}: {where}: {error}") from None
-    return TargetSpec(target, tuple(report))
+    blocks = values.get("blocks", False)
+    if not isinstance(blocks, bool):
+        raise ConfigError(f"{source}: {where}.blocks={blocks!r} is not allowed; it must be true or false")
+    if blocks and not get_backend(backend).needs_onnx:
+        raise ConfigError(f"{source}: {where}.blocks = true is not allowed with backend {backend}: per-block tables are timed through ONNX "
+                          f"(backends {', '.join(name for name, b in BACKENDS.items() if b.needs_onnx)})")
+    return TargetSpec(target, tuple(report), blocks)
 
 
 def weights_needed(sweep: "Sweep") -> bool:

@@ -16,9 +16,10 @@ def result_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if (c == "val_top1" or c.startswith(("latency_", "throughput_"))) and not c.endswith("_std")]
 
 
-def wide(store: Store, recipe_id: str | None = None) -> pd.DataFrame:
+def wide(store: Store, recipe_id: str | None = None, training: bool = True) -> pd.DataFrame:
+    """`training=False`: device metrics only (no recipe to choose)."""
     archs = store.read_pandas("archs")[ARCH_COLUMNS].set_index("arch_id")
-    parts = [archs, _training(store, recipe_id), _profiling(store)]
+    parts = [archs, _training(store, recipe_id) if training else None, _profiling(store)]
     frame = pd.concat([part for part in parts if part is not None and len(part.columns)], axis=1, join="outer")
     frame.index.name = "arch_id"
     return frame.loc[frame.index.isin(archs.index)].sort_index().reset_index()

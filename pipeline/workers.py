@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import ray
 
 from pipeline.atomic import write_bytes_atomic
-from pipeline.records import now, profile_row, provenance, row, task_key, train_config_id, train_row
+from pipeline.records import block_row, now, profile_row, provenance, row, task_key, train_config_id, train_row
 
 
 def ray_node() -> str:
@@ -116,6 +116,28 @@ def fetched_weights(store_uri: str, relative: str) -> Iterator[Path]:
         yield local
 
 
+def profile_block(block_key: str, space: str, target: dict[str, Any], cache: str | None, code_version: str, attempts: int) -> dict[str, Any]:
+    from profiling.protocol import Target
+    from profiling.runner import profile_block as measure
+    from search_space.blocks import Block
+
+    started = now()
+    block = Block.from_key(block_key, space)
+    row = measure(block, Target(**target), onnx_cache(cache)).to_row()
+    row["environment"] = {**row["environment"], "ray_node_id": ray_node()}
+    return block_row(row, block, started, code_version, attempts)
+
+
+def block_record(block_key: str, space: str, target: dict[str, Any], status: str, reason: str, code_version: str, attempts: int) -> dict[str, Any]:
+    """An unavailable or failed block measurement, with the reason."""
+    from profiling.protocol import Measurement, Target
+    from search_space.blocks import Block
+
+    block = Block.from_key(block_key, space)
+    return block_row(Measurement(block.block_id, Target(**target), status, error=reason).to_row(), block, now(), code_version, attempts)
+
+
+block_task = ray.remote(profile_block)
 export_task = ray.remote(export_onnx_bytes)
 profile_task = ray.remote(profile_target)
 

@@ -35,16 +35,24 @@ class ExportSettings:
 
 def export_onnx(architecture: Architecture, path: str | Path, settings: ExportSettings = ExportSettings()) -> Path:
     """Write the network (random weights, eval mode) as ONNX; the file appears whole or not at all."""
-    import onnx
     import torch
 
     from search_space.builder import build
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     model = build(architecture, settings.num_classes, settings.activation).eval()
-    example = torch.zeros(1, 3, settings.resolution, settings.resolution)
+    return export_module(model, (3, settings.resolution, settings.resolution), path, settings.opset, architecture.arch_id)
+
+
+def export_module(model, input_shape: tuple[int, int, int], path: str | Path, opset: int, what: str) -> Path:
+    """Any module (a network or one of its blocks) as ONNX with a dynamic batch axis, checked; written
+    whole or not at all."""
+    import onnx
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(1, *input_shape)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".onnx")
     os.close(descriptor)
     try:
@@ -56,7 +64,7 @@ def export_onnx(architecture: Architecture, path: str | Path, settings: ExportSe
                 (example,),
                 temporary,
                 dynamo=False,
-                opset_version=settings.opset,
+                opset_version=opset,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
@@ -65,8 +73,21 @@ def export_onnx(architecture: Architecture, path: str | Path, settings: ExportSe
         os.replace(temporary, path)
     except Exception as error:
         Path(temporary).unlink(missing_ok=True)
-        raise ExportError(f"exporting {architecture.arch_id} failed: {error}") from error
+        raise ExportError(f"exporting {what} failed: {error}") from error
     return path
+
+
+def cached_block_export(block, cache_dir: str | Path, settings: ExportSettings = ExportSettings()) -> Path:
+    """One block of the space as ONNX, at the shapes it has in a network of `settings.resolution` px."""
+    import torch
+
+    from search_space.builder import build_block
+
+    path = Path(cache_dir) / f"block-{block.block_id}-{settings.settings_id}.onnx"
+    if path.exists():
+        return path
+    torch.manual_seed(0)
+    return export_module(build_block(block, settings.num_classes, settings.activation), block.input_shape(settings.resolution), path, settings.opset, f"block {block.key}")
 
 
 def cached_export(architecture: Architecture, cache_dir: str | Path, settings: ExportSettings = ExportSettings()) -> Path:
@@ -74,3 +95,11 @@ def cached_export(architecture: Architecture, cache_dir: str | Path, settings: E
     if path.exists():
         return path
     return export_onnx(architecture, path, settings)
+
+
+def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
+    """The input's shape without the batch axis (a network: 3 x H x W; a block: its own)."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    return tuple(int(dim.dim_value) for dim in dims[1:])

@@ -44,3 +44,21 @@ def profile(architecture: Architecture, target: Target, cache_dir: str | Path, o
             return failed(architecture.arch_id, target, f"ONNX export failed: {error}")
     measurement = backend.measure(architecture, onnx_path, target, weights)
     return dataclasses.replace(measurement, environment={**host_environment(), "backend": availability.reason, **measurement.environment})
+
+
+def profile_block(block, target: Target, cache_dir: str | Path) -> Measurement:
+    """One block of the space on an ONNX backend (the measurement's `arch_id` is the block's id)."""
+    from profiling.export import cached_block_export
+
+    backend = get_backend(target.backend)
+    if not backend.needs_onnx:
+        return unavailable(block.block_id, target, f"per-block tables are timed through ONNX; the {target.backend} backend builds whole networks")
+    availability = backend.available(target)
+    if not availability:
+        return unavailable(block.block_id, target, availability.reason)
+    try:
+        onnx_path = cached_block_export(block, cache_dir, export_settings(target))
+    except Exception as error:  # noqa: BLE001
+        return failed(block.block_id, target, f"ONNX export of block {block.key} failed: {error}")
+    measurement = backend.measure_onnx(block.block_id, onnx_path, target)
+    return dataclasses.replace(measurement, environment={**host_environment(), "backend": availability.reason, "block": block.key, **measurement.environment})

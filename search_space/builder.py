@@ -14,8 +14,9 @@ from torch import nn
 from torchvision.ops import Conv2dNormActivation, SqueezeExcitation, StochasticDepth
 
 from search_space.architecture import Architecture
+from search_space.blocks import Block
 from search_space.complexity import LayerSpec, layer_specs
-from search_space.space import SpaceError
+from search_space.space import SpaceError, get_space
 
 ACTIVATIONS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "relu": (nn.ReLU, nn.Hardsigmoid),
@@ -62,8 +63,11 @@ class Network(nn.Module):
         activation: str = "relu",
         dropout: float | None = None,
         stochastic_depth: float | None = None,
+        classifier_init: str = "reference",
     ) -> None:
         super().__init__()
+        if classifier_init not in ("reference", "zero"):
+            raise SpaceError(f"classifier_init={classifier_init!r} is not allowed; choices are reference, zero")
         if activation not in ACTIVATIONS:
             raise SpaceError(f"activation={activation!r} is not allowed; choices are {', '.join(ACTIVATIONS)}")
         space = architecture.search_space
@@ -85,9 +89,9 @@ class Network(nn.Module):
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(space.head_channels, num_classes))
-        self._initialise()
+        self._initialise(classifier_init)
 
-    def _initialise(self) -> None:
+    def _initialise(self, classifier_init: str) -> None:
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
@@ -97,8 +101,10 @@ class Network(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
+                # torchvision's bound shrinks with the class count: with 10 classes the initial logits have
+                # a std near 5 (loss ~8), which wastes the first epochs of a short schedule; "zero" avoids it
                 bound = 1.0 / module.out_features**0.5
-                nn.init.uniform_(module.weight, -bound, bound)
+                nn.init.uniform_(module.weight, -bound, bound) if classifier_init == "reference" else nn.init.zeros_(module.weight)
                 nn.init.zeros_(module.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,5 +120,29 @@ def build(
     activation: str = "relu",
     dropout: float | None = None,
     stochastic_depth: float | None = None,
+    classifier_init: str = "reference",
 ) -> Network:
-    return Network(architecture, num_classes, activation, dropout, stochastic_depth)
+    return Network(architecture, num_classes, activation, dropout, stochastic_depth, classifier_init)
+
+
+def build_block(block: Block, num_classes: int | None = None, activation: str = "relu") -> nn.Module:
+    """One block of the network as its own module (eval mode): the stem, an MBConv layer, or the head
+    (conv, pooling, classifier) - what a per-block latency table times."""
+    if activation not in ACTIVATIONS:
+        raise SpaceError(f"activation={activation!r} is not allowed; choices are {', '.join(ACTIVATIONS)}")
+    space = get_space(block.space)
+    act = ACTIVATIONS[activation][0]
+    if block.kind == "stem":
+        module = Conv2dNormActivation(3, space.stem_channels, 3, stride=2, activation_layer=act)
+    elif block.kind == "head":
+        classes = space.num_classes if num_classes is None else num_classes
+        module = nn.Sequential(
+            Conv2dNormActivation(space.stage_channels[-1], space.head_channels, 1, activation_layer=act),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(1),
+            nn.Dropout(p=space.dropout),
+            nn.Linear(space.head_channels, classes),
+        )
+    else:
+        module = MBConv(block.layer(), activation, 0.0)
+    return module.eval()

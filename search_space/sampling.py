@@ -70,3 +70,30 @@ def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
             seen.add(index)
             chosen.append(from_index(index, space))
     return chosen
+
+
+SELECTIONS = ("uniform", "spread")
+SPREAD_POOL = 50  # candidates per architecture wanted, for a spread sample
+
+
+def spread_indices(values, k: int, seed: int) -> list[int]:
+    """k positions into `values`: sorted by value, cut into k equal bins, one drawn (seeded) from each,
+    so that k picks span the range instead of bunching in its middle."""
+    import random
+
+    if not 0 <= k <= len(values):
+        raise SpaceError(f"cannot pick {k} of {len(values)}")
+    order = sorted(range(len(values)), key=lambda position: (values[position], position))
+    edges = [round(bin_number * len(order) / k) for bin_number in range(k + 1)] if k else [0]
+    rng = random.Random(seed)
+    return [order[rng.randrange(low, max(low + 1, high))] for low, high in zip(edges[:-1], edges[1:])]
+
+
+def sample_spread(n: int, seed: int, space: str = "anb") -> list[Architecture]:
+    """`n` distinct architectures spread over MACs: one per MAC quantile of a uniform sample of 50 n.
+    The few-shot selection rule of a new device (`surrogate.cross_device.select_shots` applies it to
+    measured architectures): a handful of measurements spans the cost range."""
+    from search_space.complexity import count_macs
+
+    pool = sample(min(SPREAD_POOL * n, get_space(space).size), seed, space)
+    return [pool[position] for position in spread_indices([count_macs(a) for a in pool], n, seed)]

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from training.folders import DataError, list_image_folder
+from training.folders import DataError, Subset, list_image_folder, subset_samples
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
@@ -110,9 +110,11 @@ class SampleRequest:
 class ImageFolderData(Dataset):
     """One split of an ImageNet-layout folder; items are requested with their resolution and epoch."""
 
-    def __init__(self, root: str | Path, train: bool, crop_scale_min: float = 0.08, val_crop_ratio: float = 0.875) -> None:
+    def __init__(self, root: str | Path, train: bool, crop_scale_min: float = 0.08, val_crop_ratio: float = 0.875, subset: Subset | None = None,
+                 training_images: bool | None = None) -> None:
+        """`train`: augment; `training_images` (default: `train`): the subset's fraction of images applies."""
         self.root = Path(root)
-        self.classes, self.samples = list_image_folder(self.root)
+        self.classes, self.samples = subset_samples(*list_image_folder(self.root), subset, train if training_images is None else training_images)
         self.train = train
         self.crop_scale_min = crop_scale_min
         self.val_crop_ratio = val_crop_ratio
@@ -179,8 +181,9 @@ class Split:
         return self.loader
 
 
-def make_split(root: Path, train: bool, batch_size: int, workers: int, pin_memory: bool, crop_scale_min: float, val_crop_ratio: float, rank: int = 0, ranks: int = 1) -> Split:
-    dataset = ImageFolderData(root, train, crop_scale_min, val_crop_ratio)
+def make_split(root: Path, train: bool, batch_size: int, workers: int, pin_memory: bool, crop_scale_min: float, val_crop_ratio: float,
+               rank: int = 0, ranks: int = 1, subset: Subset | None = None, training_images: bool | None = None) -> Split:
+    dataset = ImageFolderData(root, train, crop_scale_min, val_crop_ratio, subset, training_images)
     # never drop the only batch of a tiny training set
     drop_last = train and len(dataset) >= 2 * batch_size * ranks
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, drop_last=drop_last, rank=rank, ranks=ranks)
@@ -218,19 +221,23 @@ class TrainingData:
         self.rank, self.ranks = rank, ranks
         self._splits: dict[tuple, Split] = {}
 
-    def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None) -> Split:
+    def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None, subset: Subset | None = None) -> Split:
         """`augment` (default: for train only) picks random-resized-crop + flip over the centre crop.
-        Training is sharded over the ranks; validation is not (rank 0 validates the whole split)."""
+        Training is sharded over the ranks; validation is not (rank 0 validates the whole split).
+        `subset`: a recipe's data subset (training.folders.subset_samples)."""
         augment = name == "train" if augment is None else augment
         rank, ranks = (self.rank, self.ranks) if name == "train" else (0, 1)
-        key = (name, batch_size, crop_scale_min, val_crop_ratio, augment)
+        key = (name, batch_size, crop_scale_min, val_crop_ratio, augment, subset)
         if key not in self._splits:
-            split = make_split(self.root / name, augment, batch_size, self.workers, self.pin_memory, crop_scale_min, val_crop_ratio, rank, ranks)
-            if split.dataset.classes != self.classes:
+            split = make_split(self.root / name, augment, batch_size, self.workers, self.pin_memory, crop_scale_min, val_crop_ratio, rank, ranks, subset,
+                               training_images=name == "train")
+            if split.dataset.classes != self.classes_of(subset):
                 raise DataError(f"{self.root}/{name} has other class folders than {self.root}/val")
             self._splits[key] = split
         return self._splits[key]
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def classes_of(self, subset: Subset | None = None) -> list[str]:
+        return subset_samples(self.classes, [], subset, False)[0]
+
+    def num_classes(self, subset: Subset | None = None) -> int:
+        return len(self.classes_of(subset))

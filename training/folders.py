@@ -8,7 +8,9 @@ new tasks instead of mixing its records with those of the first.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,32 @@ def list_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
     if not samples:
         raise DataError(f"{root} has class folders but no .JPEG/.jpg/.png images")
     return classes, samples
+
+
+Subset = tuple  # (classes: int | None, fraction: float, seed: int), a recipe's `subset`
+
+
+def subset_samples(classes: list[str], samples: list[tuple[str, int]], subset: Subset | None, train: bool) -> tuple[list[str], list[tuple[str, int]]]:
+    """The classes and (relabelled) samples of a data subset. `subset[0]` classes are drawn from the
+    sorted class names with the seed; of each class's training images, `ceil(fraction * n)` (at least one)
+    are drawn with the seed and the class name, so a class keeps its draw whatever else is chosen.
+    Validation keeps every image of the chosen classes."""
+    if subset is None:
+        return classes, samples
+    count, fraction, seed = subset
+    chosen = sorted(random.Random(f"classes:{seed}").sample(range(len(classes)), count)) if count and count < len(classes) else list(range(len(classes)))
+    if count and count > len(classes):
+        raise DataError(f"subset_classes={count} is more than the {len(classes)} classes of the dataset")
+    by_class: dict[int, list[str]] = {}
+    for path, label in samples:
+        by_class.setdefault(label, []).append(path)
+    kept = []
+    for new, old in enumerate(chosen):
+        paths = by_class.get(old, [])
+        if train and fraction < 1.0:
+            paths = sorted(random.Random(f"images:{seed}:{classes[old]}").sample(paths, max(1, math.ceil(fraction * len(paths)))))
+        kept += [(path, new) for path in paths]
+    return [classes[old] for old in chosen], kept
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """The training recipe: a typed, validated value with a stable id, its schedules, and the presets.
 
 Batch: `batch_per_device` images on each of `devices` data-parallel devices (DistributedDataParallel),
-so one step sees `global_batch` images; `lr` is the peak learning rate for that global batch, used as
-given. Iterations per epoch are `len(train) // global_batch`.
+so one step sees `global_batch` images. The peak learning rate is `lr`, scaled by `lr_scaling` for a
+global batch other than `lr_reference_batch`: none (as given), linear (lr x global / reference) or sqrt
+(lr x sqrt(global / reference)). Iterations per epoch are `len(train) // global_batch`.
+
+Data subset (for proxies): `subset_classes` classes (all when None) and `subset_fraction` of each
+class's training images, both drawn from `subset_seed` (training.folders.subset_samples); validation
+uses every validation image of the chosen classes.
 
 Trainability: before training, one step at `trainability_batch` images per device and
 `trainability_resolution` px (with the recipe's mixed precision) must fit in `untrainable_above_bytes`
@@ -23,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from search_space.errors import InputError
@@ -33,6 +39,8 @@ class RecipeError(InputError):
 
 
 TOP1_CONVENTIONS = ("best_of_validated", "last")
+LR_SCALINGS = ("none", "linear", "sqrt")
+CLASSIFIER_INITS = ("reference", "zero")
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class Recipe:
     epochs: int
     batch_per_device: int  # images per device per step
     devices: int  # data-parallel devices; one step sees batch_per_device * devices images
-    lr: float  # peak learning rate for the global batch (never rescaled implicitly)
+    lr: float  # peak learning rate at lr_reference_batch (the peak at this recipe's batch: `peak_lr`)
     lr_peak_epoch: float
     lr_start_factor: float
     momentum: float
@@ -65,7 +73,13 @@ class Recipe:
     random_weight_epochs: int  # classifier epochs of the random-weight evaluation; 0 turns it off
     trainability_batch: int  # images per device in the trainability check
     trainability_resolution: int
-    untrainable_above_bytes: float | None  # peak memory (weights included) above which a model is skipped; None: the device's
+    untrainable_above_bytes: float | None = None  # peak memory (weights included) above which a model is skipped; None: the device's
+    lr_scaling: str = "none"  # how the peak lr follows the global batch: none, linear, sqrt
+    lr_reference_batch: int | None = None  # the global batch `lr` is for (None: this recipe's own)
+    subset_classes: int | None = None  # train and validate on this many classes (None: all)
+    subset_fraction: float = 1.0  # of each class's training images
+    subset_seed: int = 0  # draws the classes and images
+    classifier_init: str = "reference"  # the final layer: "reference" (torchvision's, uniform +-1/sqrt(classes)) or "zero"
 
     def __post_init__(self) -> None:
         def need(condition: bool, field: str, allowed: str) -> None:
@@ -96,6 +110,15 @@ class Recipe:
         need(isinstance(self.random_weight_epochs, int) and not isinstance(self.random_weight_epochs, bool) and self.random_weight_epochs >= 0, "random_weight_epochs", "it must be an integer >= 0")
         need(isinstance(self.mixed_precision, bool), "mixed_precision", "it must be true or false")
         need(isinstance(self.channels_last, bool), "channels_last", "it must be true or false")
+        need(self.lr_scaling in LR_SCALINGS, "lr_scaling", f"choices are {', '.join(LR_SCALINGS)}")
+        need(self.classifier_init in CLASSIFIER_INITS, "classifier_init", f"choices are {', '.join(CLASSIFIER_INITS)}")
+        for field in ("lr_reference_batch", "subset_classes"):
+            value = getattr(self, field)
+            need(value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0), field, "it must be a positive integer, or absent")
+        need(self.subset_classes is None or self.subset_classes >= 2, "subset_classes", "it must be at least 2 (a ranking needs a task)")
+        need(isinstance(self.subset_fraction, (int, float)) and not isinstance(self.subset_fraction, bool) and 0 < self.subset_fraction <= 1,
+             "subset_fraction", "it must be in (0, 1]")
+        need(isinstance(self.subset_seed, int) and not isinstance(self.subset_seed, bool), "subset_seed", "it must be an integer")
         limit = self.untrainable_above_bytes
         need(limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0), "untrainable_above_bytes", "it must be a number of bytes > 0, or absent for the device's memory")
 
@@ -105,8 +128,9 @@ class Recipe:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Recipe":
         fields = {field.name for field in dataclasses.fields(cls)}
+        required = {field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING}
         unknown = sorted(set(values) - fields)
-        missing = sorted(fields - set(values))
+        missing = sorted(required - set(values))
         if unknown:
             raise RecipeError(f"unknown recipe fields: {', '.join(unknown)}; allowed are {', '.join(sorted(fields))}")
         if missing:
@@ -120,6 +144,19 @@ class Recipe:
     def global_batch(self) -> int:
         return self.batch_per_device * self.devices
 
+    @property
+    def peak_lr(self) -> float:
+        """The peak learning rate at this recipe's global batch, by its scaling rule."""
+        ratio = self.global_batch / (self.lr_reference_batch or self.global_batch)
+        return self.lr * {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[self.lr_scaling]
+
+    @property
+    def subset(self) -> tuple[int | None, float, int] | None:
+        """(classes, fraction, seed) when training on part of the data, else None."""
+        if self.subset_classes is None and self.subset_fraction == 1.0:
+            return None
+        return self.subset_classes, self.subset_fraction, self.subset_seed
+
     def trainability_rule(self) -> str:
         """The untrainable rule in words, recorded with every training."""
         limit = f"{self.untrainable_above_bytes / 1e9:g}e9 bytes" if self.untrainable_above_bytes else "the device's memory"
@@ -128,17 +165,20 @@ class Recipe:
 
     @property
     def recipe_id(self) -> str:
-        """A short hash of every field but the name: equal schedules share an id."""
-        values = {k: v for k, v in self.to_dict().items() if k != "name"}
+        """A short hash of every field but the name: equal schedules share an id. Fields at their default
+        are left out, so that a knob added later does not change the ids of existing records."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
+        values = {k: v for k, v in self.to_dict().items() if k != "name" and not (k in defaults and v == defaults[k])}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
     # --- schedules ---
     def lr_at(self, epoch: int, iteration: int, iterations_per_epoch: int) -> float:
         t = epoch + iteration / iterations_per_epoch
-        start = self.lr * self.lr_start_factor
+        peak = self.peak_lr
+        start = peak * self.lr_start_factor
         if t <= self.lr_peak_epoch:
-            return start + (self.lr - start) * (t / self.lr_peak_epoch if self.lr_peak_epoch else 1.0)
-        return self.lr * max(0.0, (self.epochs - t) / (self.epochs - self.lr_peak_epoch))
+            return start + (peak - start) * (t / self.lr_peak_epoch if self.lr_peak_epoch else 1.0)
+        return peak * max(0.0, (self.epochs - t) / (self.epochs - self.lr_peak_epoch))
 
     def resolution_at(self, epoch: int) -> int:
         if epoch <= self.resize_start_epoch:
@@ -241,4 +281,39 @@ def get_recipe(name: str) -> Recipe:
     try:
         return PRESETS[name]
     except KeyError:
-        raise RecipeError(f"recipe={name!r} is unknown; presets are {', '.join(PRESETS)}") from None
+        raise RecipeError(f"recipe={name!r} is unknown; presets are {', '.join(PRESETS)}, or give a recipe file (.toml)") from None
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A preset by name, or a recipe file: TOML with a [recipe] table of fields (`base = "preset"` first
+    for the fields it leaves out), as `accelbench proxy-search` writes them."""
+    text = str(name_or_path)
+    if not text.endswith(".toml"):
+        return get_recipe(text)
+    import tomllib
+
+    path = Path(text)
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise RecipeError(f"recipe file {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"recipe file {path}: not valid TOML: {error}") from None
+    fields = values.get("recipe")
+    if not isinstance(fields, dict):
+        raise RecipeError(f"recipe file {path}: no [recipe] table")
+    fields = dict(fields)
+    base = fields.pop("base", None)
+    try:
+        return get_recipe(base).replace(**fields) if base else Recipe.from_dict(fields)
+    except RecipeError as error:
+        raise RecipeError(f"recipe file {path}: {error}") from None
+
+
+def recipe_toml(recipe: Recipe, header: str = "") -> str:
+    """The recipe as a file `load_recipe` reads back (absent values are left out: TOML has no null)."""
+    lines = [f"# {line}" for line in header.splitlines()] + ["[recipe]"]
+    for key, value in recipe.to_dict().items():
+        if value is not None:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"

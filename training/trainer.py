@@ -67,6 +67,8 @@ class TrainResult:
     random_weight_time_s: float | None
     device_name: str
     device_count: int
+    train_images: int | None  # training images per epoch after the recipe's data subset
+    num_classes: int | None
     check_memory_bytes: int | None  # the trainability check's figure
     peak_memory_bytes: int | None  # the training's peak on the first device (CUDA)
     trainability_rule: str
@@ -197,7 +199,7 @@ def check_trainable(architecture: Architecture, recipe: Recipe, num_classes: int
 
 
 def evaluate(session: Session, data: TrainingData, recipe: Recipe, seed: int) -> tuple[float, float]:
-    split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset)
     model = session.network
     model.eval()
     top1 = top5 = total = 0
@@ -248,7 +250,7 @@ def run_epochs(
     model = session.model
     optimizer = torch.optim.SGD(weight_decay_groups(model, recipe.weight_decay), lr=recipe.lr, momentum=recipe.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=session.amp)
-    split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset)
     iterations = len(split.sampler)
     curve = []
     for epoch in range(recipe.epochs):
@@ -305,11 +307,11 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
     `recipe.random_weight_epochs` epochs.
     """
     torch.manual_seed(seed)
-    model = build(architecture, data.num_classes, recipe.activation, dropout=0.0, stochastic_depth=0.0)
+    model = build(architecture, data.num_classes(recipe.subset), recipe.activation, dropout=0.0, stochastic_depth=0.0)
     session = Session(model, recipe, device)
     resolution = recipe.min_resolution
-    train_split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, augment=False)
-    val_split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    train_split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, augment=False, subset=recipe.subset)
+    val_split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset)
     network = session.network
 
     def features(loader, train_mode: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -337,7 +339,7 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
     std = std.clamp_min(0.1 * float(std.mean()) + 1e-12)
     train_x, val_x = (train_x - mean) / std, (val_x - mean) / std
 
-    classifier = nn.Linear(train_x.shape[1], data.num_classes).to(device)
+    classifier = nn.Linear(train_x.shape[1], data.num_classes(recipe.subset)).to(device)
     optimizer = torch.optim.Adam(classifier.parameters(), lr=1e-2, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(recipe.random_weight_epochs):
@@ -388,7 +390,7 @@ def train(
     curve: list[EpochRecord] = []
     steps: list[StepRecord] = []
     timings = Timings()
-    check_bytes = peak = None
+    check_bytes = peak = train_images = classes = None
     status, error = "ok", None
     top1 = top5 = random_top1 = None
 
@@ -405,7 +407,9 @@ def train(
             if torch.cuda.device_count() < recipe.devices:
                 raise RuntimeError(f"the recipe trains on {recipe.devices} GPUs; this worker sees {torch.cuda.device_count()}")
         torch.manual_seed(seed)
-        check_bytes = timed("check", lambda: check_trainable(architecture, recipe, data.num_classes, device))
+        classes = data.num_classes(recipe.subset)
+        train_images = len(data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset).dataset)
+        check_bytes = timed("check", lambda: check_trainable(architecture, recipe, data.num_classes(recipe.subset), device))
         if recipe.random_weight_epochs:
             random_top1 = timed("random_weight", lambda: random_weight_top1(architecture, recipe, data, device, seed))
         if recipe.devices > 1:
@@ -448,6 +452,8 @@ def train(
         random_weight_time_s=timings.random_weight,
         device_name=device_description(device, recipe.devices),
         device_count=recipe.devices,
+        train_images=train_images,
+        num_classes=classes,
         check_memory_bytes=check_bytes,
         peak_memory_bytes=peak,
         trainability_rule=recipe.trainability_rule(),
@@ -471,7 +477,7 @@ def train_here(
     curve, the traced steps, the device's peak memory and a checksum of the trained parameters (data-parallel
     ranks must end with identical ones)."""
     torch.manual_seed(seed)
-    session = Session(build(architecture, data.num_classes, recipe.activation, recipe.dropout, recipe.stochastic_depth), recipe, device)
+    session = Session(build(architecture, data.num_classes(recipe.subset), recipe.activation, recipe.dropout, recipe.stochastic_depth, recipe.classifier_init), recipe, device)
     if collective.ranks > 1:
         session.model = nn.parallel.DistributedDataParallel(session.model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":

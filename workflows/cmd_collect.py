@@ -68,10 +68,11 @@ def print_summary(store, file=None) -> None:
         for recipe in sorted(set(train.column("recipe_name").to_pylist())):
             subset = train.filter(train.column("recipe_name").to_numpy(zero_copy_only=False) == recipe)
             rows.append((f"train ({recipe})", status_counts(subset)))
-    profile = store.read("profile", ["task_key", "target", "status"])
-    for target in sorted(set(profile.column("target").to_pylist())):
-        subset = profile.filter(profile.column("target").to_numpy(zero_copy_only=False) == target)
-        rows.append((f"profile {target}", status_counts(subset)))
+    for table in ("profile", "blocks"):
+        records = store.read(table, ["task_key", "target", "status"])
+        for target in sorted(set(records.column("target").to_pylist())):
+            subset = records.filter(records.column("target").to_numpy(zero_copy_only=False) == target)
+            rows.append((f"{table} {target}", status_counts(subset)))
     statuses = ["ok", "failed", "untrainable", "diverged", "unavailable"]
     width = max([len(stage) for stage, _ in rows] + [5])
     print(f"{'stage':<{width}}  " + "  ".join(f"{s:>11}" for s in statuses), file=file)
@@ -106,7 +107,7 @@ def status_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
     print_summary(store)
     failures = []
-    for table in ("train", "profile"):
+    for table in ("train", "profile", "blocks"):
         rows = store.read(table, ["task_key", "status", "error"]).to_pylist()
         failures += [row for row in rows if row["status"] != "ok"]
     if failures:

@@ -31,6 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_fit_options(parser)
     parser.set_defaults(handler=fit_command)
 
+    parser = commands.add_parser("fit-device", help="fit a device from other devices' records and K of its own (cross-device, few-shot)")
+    parser.add_argument("--store", required=True, help="records of other devices (and the K shots of TARGET's, if K > 0)")
+    parser.add_argument("--target", required=True, help="latency_<device> or throughput_<device>; the device needs a descriptor")
+    parser.add_argument("--shots", type=int, required=True, help="K: measured architectures of TARGET to use (0: zero-shot, from the descriptor)")
+    parser.add_argument("--seed", type=int, default=0, help="which K, among those measured (spread over MACs)")
+    parser.add_argument("--devices", help="a TOML of [devices.<name>] descriptors that adds to (or overrides) surrogate/devices.toml, the reference's devices")
+    parser.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier fit output (then replaced whole)")
+    parser.set_defaults(handler=fit_device_command)
+
     parser = commands.add_parser("query", help="predict every target (mean and std) for architectures")
     parser.add_argument("--surrogates", required=True, help="a `fit` output or a release folder")
     parser.add_argument("--input", required=True, help="JSON lines of architectures (reference keys)")
@@ -51,6 +60,24 @@ def fit_command(arguments: argparse.Namespace) -> None:
         write_fit(fits, settings, folder)
     print_metrics(fits)
     print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")
+
+
+def fit_device_command(arguments: argparse.Namespace) -> None:
+    from workflows.cmd_collect import open_existing_store
+    from workflows.errors import UsageError
+    from workflows.output import replaceable_folder
+    from workflows.surrogates import fit_device_store, print_metrics, write_device_fit
+
+    if arguments.shots < 0:
+        raise UsageError(f"--shots {arguments.shots}: must be 0 (zero-shot) or more")
+    store = open_existing_store(arguments.store)
+    fit, details = fit_device_store(store, arguments.target, arguments.shots, arguments.seed, arguments.devices, sys.stderr)
+    with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
+        write_device_fit(fit, details, folder)
+    if fit.test:
+        print(f"held-out {arguments.target} ({fit.rows['test']} measured architectures not among the {arguments.shots} shots):")
+        print_metrics([fit])
+    print(f"{arguments.target} surrogate in {arguments.out} (query it with accelbench query --surrogates {arguments.out})")
 
 
 def query_command(arguments: argparse.Namespace) -> None:

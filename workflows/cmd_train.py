@@ -11,7 +11,7 @@ from workflows.output import emit, json_lines
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="train architectures (reference keys, one per line) under a recipe")
-    parser.add_argument("--recipe", required=True, help="preset name: anb-proxy, smoke, full")
+    parser.add_argument("--recipe", required=True, help="preset name (anb-proxy, smoke, full) or a recipe file (.toml)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field, e.g. --set epochs=2")
     parser.add_argument("--input", required=True, help="JSON lines of architectures")
     parser.add_argument("--data", default="embedded", help="'embedded' (default) or an ImageNet-layout folder")
@@ -23,9 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def recipe_with_overrides(name: str, assignments: list[str]):
-    from training.recipe import RecipeError, get_recipe
+    from training.recipe import RecipeError, load_recipe
 
-    recipe = get_recipe(name)
+    recipe = load_recipe(name)
     changes = {}
     for assignment in assignments:
         field, separator, text = assignment.partition("=")

@@ -19,14 +19,25 @@ def presets() -> list[str]:
     return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
 
 
-def load_sweep(name_or_path: str | Path) -> Sweep:
+def _read(name_or_path: str | Path) -> tuple[dict, Path]:
     path = Path(name_or_path)
     if not path.exists() and (PRESETS_DIR / f"{name_or_path}.toml").exists():
         path = PRESETS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise ConfigError(f"config {name_or_path!r} is neither a file nor a preset; presets are {', '.join(presets())}")
     try:
-        values = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text()), path
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_sweep(name_or_path: str | Path) -> Sweep:
+    values, path = _read(name_or_path)
     return Sweep.from_dict(values, source=str(path), base_dir=path.parent)
+
+
+def load_proxy_config(name_or_path: str | Path):
+    from pipeline.proxy_config import parse_proxy_config
+
+    values, path = _read(name_or_path)
+    return parse_proxy_config(values, source=str(path), base_dir=path.parent)

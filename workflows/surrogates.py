@@ -33,3 +33,68 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
 
 def print_metrics(fits: list[TargetFit], file: TextIO | None = None) -> None:
     print(metrics_markdown(fits), file=file or sys.stdout, end="")
+
+
+def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file: str | None, log: TextIO):
+    """The cross-device predictor for `target` from every record of the other devices and `shots` of its own."""
+    import numpy as np
+
+    from pipeline.views import result_columns, wide
+    from surrogate.additive import PHYSICS
+    from surrogate.models.block_additive import BlockAdditiveModel
+    from surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor, select_shots
+    from surrogate.devices import device_of, load_devices
+    from surrogate.features import features
+    from surrogate.fit import TargetFit, ensemble_predict
+    from surrogate.metrics import evaluate
+
+    device = device_of(target)
+    descriptors = {**load_devices(), **(load_devices(descriptors_file) if descriptors_file else {})}  # a user's file adds or overrides
+    if device not in descriptors:
+        raise SurrogateError(f"--target {target}: no descriptor for device {device!r} in {descriptors_file or 'surrogate/devices.toml'}; "
+                             f"write [devices.{device}] (the fields of surrogate/devices.toml) to a file and pass it with --devices")
+    frame = wide(store, training=False)
+    metrics = [c for c in result_columns(frame) if c.startswith(("latency_", "throughput_"))]
+    candidates = [m for m in metrics if device_of(m) != device]
+    sources = [m for m in candidates if device_of(m) in descriptors and frame[m].notna().sum() >= MIN_SOURCE_RECORDS]
+    skipped = sorted(set(candidates) - set(sources))
+    if not sources:
+        raise SurrogateError(f"{store.uri} has no other device with >= {MIN_SOURCE_RECORDS} records and a descriptor to learn from "
+                             f"({', '.join(candidates) or 'no device metrics'}); collect or import another device's records first")
+    if skipped:
+        print(f"not used as sources (no descriptor, or < {MIN_SOURCE_RECORDS} records): {', '.join(skipped)}", file=log)
+    x = features(frame)
+    values = frame[target].to_numpy(dtype=float) if target in frame.columns else np.full(len(frame), np.nan)
+    pool = np.flatnonzero(np.isfinite(values) & (values > 0))
+    if shots > len(pool):
+        raise SurrogateError(f"--shots {shots}: {store.uri} has only {len(pool)} measured architectures of {target}; collect more (sweep "
+                             f"[architectures] select = \"spread\") or ask for fewer shots")
+    chosen = select_shots(x, pool, shots, seed)
+    print(f"{target}: sources {', '.join(sources)}; {shots} shots of {len(pool)} measured", file=log, flush=True)
+    predictor = CrossDevicePredictor.from_records(x, {m: frame[m].to_numpy(dtype=float) for m in sources}, descriptors)
+    result = predictor.fit(target, x, values, chosen, seed)
+    held = np.setdiff1d(pool, chosen)
+    measured, predicted = values[held], ensemble_predict(result.members, "none", x[held])[0]
+    test = evaluate(measured, predicted) if len(held) >= 5 else {}
+    fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, test,
+                    {"train": int(shots), "validation": 0, "test": int(len(held))}, measured, predicted)
+    details = {"target": target, "device": device, "shots": int(shots), "seed": int(seed), "selection": "spread over MACs",
+               "shot_arch_ids": frame["arch_id"].iloc[chosen].tolist(), "sources": sources,
+               "zero_shot_weights": dict(zip(sources, map(float, result.zero_shot))),
+               "combination": dict(zip([*sources, *PHYSICS], map(float, result.combination))),
+               "descriptor": vars(descriptors[device]), "held_out": test}
+    return fit, details
+
+
+def write_device_fit(fit, details: dict, folder: Path) -> None:
+    import json
+
+    from surrogate.fit import FitSettings
+
+    settings = FitSettings(models=("block_additive",), transforms=("none",), members=len(fit.members), seed=details["seed"])
+    saved.save([fit], folder, settings)
+    (folder / "cross_device.json").write_text(json.dumps(details, indent=1) + "\n")
+    if fit.test:
+        (folder / "metrics.csv").write_text(metrics_csv([fit]))
+        (folder / "metrics.md").write_text(metrics_markdown([fit]))
+        predicted_vs_measured([fit], folder / "predicted_vs_measured.png")

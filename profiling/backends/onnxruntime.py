@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from profiling.backends.base import Availability, Options
-from profiling.export import INPUT_NAME
+from profiling.export import INPUT_NAME, onnx_input_shape
 from profiling.protocol import LoadMonitor, Measurement, Target, TimingPlan, failed, time_runs
 from search_space import Architecture
 
@@ -65,12 +65,16 @@ class OnnxRuntimeBackend:
         return onnxruntime.InferenceSession(str(onnx_path), options, providers=[PROVIDERS[target.device]])
 
     def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
+        return self.measure_onnx(architecture.arch_id, onnx_path, target)
+
+    def measure_onnx(self, subject_id: str, onnx_path: Path, target: Target) -> Measurement:
+        """Any ONNX model (a network or one block) at its own input shape and the target's batch."""
         import onnxruntime
 
         settings: OnnxRuntimeOptions = target.settings
         sessions, max_other_load, retries = settings.sessions, settings.max_other_load, settings.retries
         plan = TimingPlan(repeats=settings.repeats, min_time_s=settings.min_time_s)
-        images = np.random.default_rng(0).standard_normal((target.batch, 3, target.resolution, target.resolution), dtype=np.float32)
+        images = np.random.default_rng(0).standard_normal((target.batch, *onnx_input_shape(onnx_path)), dtype=np.float32)
         medians, samples, loads = [], [], []
         try:
             for _ in range(sessions):
@@ -85,7 +89,7 @@ class OnnxRuntimeBackend:
                 samples += runs
                 loads.append(monitor.other_load)
         except Exception as error:  # noqa: BLE001 - a runtime error of this architecture is a record
-            return failed(architecture.arch_id, target, f"{type(error).__name__}: {error}")
+            return failed(subject_id, target, f"{type(error).__name__}: {error}")
         environment = {
             "onnxruntime": onnxruntime.__version__,
             "provider": PROVIDERS[target.device],
@@ -93,6 +97,4 @@ class OnnxRuntimeBackend:
             "session_medians_ms": medians,
             "session_other_loads": loads,
         }
-        return Measurement.of_samples(
-            architecture.arch_id, target, samples, median_ms=statistics.median(medians), other_load=max(loads), environment=environment
-        )
+        return Measurement.of_samples(subject_id, target, samples, median_ms=statistics.median(medians), other_load=max(loads), environment=environment)

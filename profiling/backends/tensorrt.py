@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiling.backends.base import Availability, Options
-from profiling.export import INPUT_NAME
+from profiling.export import INPUT_NAME, onnx_input_shape
 from profiling.protocol import LatencySummary, Measurement, Target, failed
 from search_space import Architecture
 
@@ -75,9 +75,9 @@ def parse_export_times(text: str) -> list[float]:
     return [float(entry["computeMs"]) for entry in json.loads(text) if isinstance(entry, dict) and "computeMs" in entry]
 
 
-def trtexec_command(onnx_path: Path, target: Target, engine_path: Path, times_path: Path, executable: str = "trtexec") -> list[str]:
+def trtexec_command(onnx_path: Path, input_shape: tuple[int, ...], target: Target, engine_path: Path, times_path: Path, executable: str = "trtexec") -> list[str]:
     settings: TensorRtOptions = target.settings
-    shape = f"{INPUT_NAME}:{target.batch}x3x{target.resolution}x{target.resolution}"
+    shape = f"{INPUT_NAME}:{'x'.join(str(d) for d in (target.batch, *input_shape))}"
     command = [
         executable,
         f"--onnx={onnx_path}",
@@ -120,19 +120,23 @@ class TensorRtBackend:
         return Availability(True, f"trtexec at {executable}")
 
     def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
+        return self.measure_onnx(architecture.arch_id, onnx_path, target)
+
+    def measure_onnx(self, subject_id: str, onnx_path: Path, target: Target) -> Measurement:
+        """Any ONNX model (a network or one block) at its own input shape and the target's batch."""
         executable = target.settings.trtexec or shutil.which("trtexec") or "trtexec"
         with tempfile.TemporaryDirectory() as folder:
             engine, times = Path(folder) / "model.engine", Path(folder) / "times.json"
-            command = trtexec_command(onnx_path, target, engine, times, executable)
+            command = trtexec_command(onnx_path, onnx_input_shape(onnx_path), target, engine, times, executable)
             result = subprocess.run(command, capture_output=True, text=True, timeout=target.settings.timeout_s)
             summary = parse_trtexec_output(result.stdout)
             if result.returncode != 0 or not summary.passed or not summary.gpu_compute_ms:
                 tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-                return failed(architecture.arch_id, target, f"trtexec exited {result.returncode}: " + " | ".join(tail))
+                return failed(subject_id, target, f"trtexec exited {result.returncode}: " + " | ".join(tail))
             samples = parse_export_times(times.read_text()) if times.exists() else []
         environment = {"tensorrt": summary.version, "trtexec_throughput_qps": summary.throughput_qps, "latency_ms": summary.latency_ms, "command": command}
         if samples:
-            return Measurement.of_samples(architecture.arch_id, target, samples, build_time_s=summary.build_time_s, environment=environment)
+            return Measurement.of_samples(subject_id, target, samples, build_time_s=summary.build_time_s, environment=environment)
         compute = summary.gpu_compute_ms  # no per-iteration file: trtexec's own summary
         latency = LatencySummary(compute["median"], compute["mean"], float("nan"), compute.get("p90", float("nan")), 0)
-        return Measurement(architecture.arch_id, target, "ok", latency, (), target.batch * 1000.0 / compute["median"], summary.build_time_s, None, environment)
+        return Measurement(subject_id, target, "ok", latency, (), target.batch * 1000.0 / compute["median"], summary.build_time_s, None, environment)

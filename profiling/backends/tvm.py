@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from profiling.backends.base import Availability, Options
-from profiling.export import INPUT_NAME
+from profiling.export import INPUT_NAME, onnx_input_shape
 from profiling.protocol import LoadMonitor, Measurement, Target, TimingPlan, failed, time_runs
 from search_space import Architecture
 
@@ -41,14 +41,14 @@ def tvm_target(target: Target):
     return tvm.target.Target({"kind": "llvm", "mcpu": settings.mcpu or tvm.target.codegen.llvm_get_system_cpu(), "num-cores": target.threads})
 
 
-def lowered_module(onnx_path: Path, batch: int, resolution: int, tvm_target_value):
+def lowered_module(onnx_path: Path, batch: int, tvm_target_value):
     """Relax module of the ONNX at a static batch, legalised and fused: the form tuning and building share."""
     import onnx
     import tvm
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
-    module = from_onnx(onnx.load(str(onnx_path)), shape_dict={INPUT_NAME: [batch, 3, resolution, resolution]})
+    module = from_onnx(onnx.load(str(onnx_path)), shape_dict={INPUT_NAME: [batch, *onnx_input_shape(onnx_path)]})
     passes = tvm.transform.Sequential(
         [
             relax.transform.DecomposeOpsForInference(),
@@ -63,13 +63,13 @@ def lowered_module(onnx_path: Path, batch: int, resolution: int, tvm_target_valu
         return passes(module)
 
 
-def build(onnx_path: Path, target: Target, resolution: int):
+def build(onnx_path: Path, target: Target, batch: int | None = None):
     """The compiled executable: the tuned schedules of `database` where it has them, defaults elsewhere."""
     import tvm
     from tvm import relax
 
     compile_target = tvm_target(target)
-    module = lowered_module(onnx_path, target.batch, resolution, compile_target)
+    module = lowered_module(onnx_path, batch or target.batch, compile_target)
     database_dir = target.settings.database
     if database_dir:
         from tvm.s_tir import meta_schedule
@@ -91,7 +91,7 @@ def run_model(onnx_path: Path, target: Target, images: np.ndarray) -> np.ndarray
     from tvm import relax
 
     device = tvm.cuda() if target.device == "cuda" else tvm.cpu()
-    machine = relax.VirtualMachine(build(onnx_path, target, images.shape[-1]), device)
+    machine = relax.VirtualMachine(build(onnx_path, target, images.shape[0]), device)
     return machine["main"](tvm.runtime.tensor(images, device)).numpy()
 
 
@@ -103,7 +103,7 @@ def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_tr
     compile_target = tvm_target(target)
     tasks: dict[int, Any] = {}
     for onnx_path in onnx_paths:
-        module = lowered_module(onnx_path, target.batch, target.resolution, compile_target)
+        module = lowered_module(onnx_path, target.batch, compile_target)
         for task in meta_schedule.relax_integration.extract_tasks(module, compile_target):
             key = tvm_ffi.structural_hash(task.dispatched[0])
             if key in tasks:
@@ -144,19 +144,22 @@ class TvmBackend:
         return Availability(True, f"Apache TVM {tvm.__version__}")
 
     def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
+        return self.measure_onnx(architecture.arch_id, onnx_path, target)
+
+    def measure_onnx(self, subject_id: str, onnx_path: Path, target: Target) -> Measurement:
+        """Any ONNX model (a network or one block) at its own input shape and the target's batch."""
         import tvm
         from tvm import relax
 
-        resolution = target.resolution
         plan = TimingPlan(repeats=target.settings.repeats, max_warmup=20)
         try:
             started = time.perf_counter()
-            executable = build(onnx_path, target, resolution)
+            executable = build(onnx_path, target)
             build_time = time.perf_counter() - started
             device = tvm.cuda() if target.device == "cuda" else tvm.cpu()
             tvm.get_global_func("runtime.config_threadpool")(0, target.threads)
             machine = relax.VirtualMachine(executable, device)
-            images = tvm.runtime.tensor(np.random.default_rng(0).standard_normal((target.batch, 3, resolution, resolution), dtype=np.float32), device)
+            images = tvm.runtime.tensor(np.random.default_rng(0).standard_normal((target.batch, *onnx_input_shape(onnx_path)), dtype=np.float32), device)
 
             def once() -> None:
                 machine["main"](images)
@@ -167,10 +170,10 @@ class TvmBackend:
             with LoadMonitor() as monitor:
                 samples = [seconds * 1000.0 for seconds in evaluator(images).results]
         except Exception as error:  # noqa: BLE001 - a compiler or runtime error of this architecture is a record
-            return failed(architecture.arch_id, target, f"{type(error).__name__}: {error}")
+            return failed(subject_id, target, f"{type(error).__name__}: {error}")
         environment = {
             "tvm": tvm.__version__,
             "target": str(tvm_target(target)),
             "tuned": bool(target.settings.database),
         }
-        return Measurement.of_samples(architecture.arch_id, target, samples, build_time_s=build_time, other_load=monitor.other_load, environment=environment)
+        return Measurement.of_samples(subject_id, target, samples, build_time_s=build_time, other_load=monitor.other_load, environment=environment)

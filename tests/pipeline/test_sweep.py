@@ -47,7 +47,7 @@ def changed(path: str, value):
 @pytest.mark.parametrize(
     "values, message",
     [
-        (changed("training.recipe", "fast"), "training.recipe='fast' is not allowed; choices are anb-proxy, smoke, full"),
+        (changed("training.recipe", "fast"), "training: recipe='fast' is unknown; presets are anb-proxy, smoke, full, or give a recipe file"),
         (changed("training.workers", 0), "training.workers=0 is not allowed; it must be an integer >= 1"),
         (changed("training.device", "tpu"), "training.device='tpu' is not allowed; choices are cpu, cuda"),
         (changed("training.seeds", [1, 1]), "repeats a seed"),
@@ -72,13 +72,13 @@ def test_collect_with_a_bad_config_exits_2_and_writes_nothing(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text(to_toml(changed("training.recipe", "fast")))
     assert main(["collect", str(config), "--store", str(tmp_path / "store")]) == 2
-    assert "training.recipe='fast'" in capsys.readouterr().err
+    assert "recipe='fast' is unknown" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
     config.write_text("name = [unclosed")
     assert main(["collect", str(config), "--store", str(tmp_path / "store")]) == 2
     assert "not valid TOML" in capsys.readouterr().err
     assert main(["collect", "no-such-preset"]) == 2
-    assert "presets are anb-imagenet, default" in capsys.readouterr().err
+    assert "neither a file nor a preset; presets are anb-imagenet, blocks-cpu, default" in capsys.readouterr().err
     assert main(["status", str(tmp_path / "nowhere")]) == 2
 
 

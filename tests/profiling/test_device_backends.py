@@ -32,15 +32,15 @@ def test_parse_recorded_trtexec_summaries():
 
 def test_trtexec_command_lines(tmp_path):
     onnx = tmp_path / "m.onnx"
-    fp16 = trtexec_command(onnx, Target("trt", "tensorrt", batch=256, device="cuda", precision="fp16"), tmp_path / "e", tmp_path / "t.json")
+    fp16 = trtexec_command(onnx, (3, 224, 224), Target("trt", "tensorrt", batch=256, device="cuda", precision="fp16"), tmp_path / "e", tmp_path / "t.json")
     assert fp16[0] == "trtexec" and f"--onnx={onnx}" in fp16 and "--fp16" in fp16 and "--int8" not in fp16
     assert "--optShapes=images:256x3x224x224" in fp16 and f"--exportTimes={tmp_path / 't.json'}" in fp16
-    int8 = trtexec_command(onnx, Target("trt", "tensorrt", device="cuda", precision="int8", options={"calibration_cache": "c.cache"}), tmp_path / "e", tmp_path / "t")
+    int8 = trtexec_command(onnx, (3, 224, 224), Target("trt", "tensorrt", device="cuda", precision="int8", options={"calibration_cache": "c.cache"}), tmp_path / "e", tmp_path / "t")
     assert "--int8" in int8 and "--calib=c.cache" in int8
-    assert not any(flag in trtexec_command(onnx, Target("trt", "tensorrt", device="cuda"), tmp_path / "e", tmp_path / "t") for flag in ("--fp16", "--int8"))
+    assert not any(flag in trtexec_command(onnx, (3, 224, 224), Target("trt", "tensorrt", device="cuda"), tmp_path / "e", tmp_path / "t") for flag in ("--fp16", "--int8"))
 
 
-def test_tensorrt_drives_the_executable_and_reads_its_files(architecture, tmp_path):
+def test_tensorrt_drives_the_executable_and_reads_its_files(architecture, onnx_64, tmp_path):
     """A stand-in `trtexec` replays a recorded log and writes per-iteration times, so the real
     subprocess, file and parsing path runs here (the numbers are the recording's, not a measurement)."""
     script = tmp_path / "trtexec"
@@ -54,12 +54,12 @@ def test_tensorrt_drives_the_executable_and_reads_its_files(architecture, tmp_pa
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     target = Target("trt", "tensorrt", batch=4, device="cuda", options={"trtexec": str(script)})
-    measurement = TensorRtBackend().measure(architecture, tmp_path / "m.onnx", target)
+    measurement = TensorRtBackend().measure(architecture, onnx_64, target)
     assert measurement.status == "ok", measurement.error
     assert measurement.samples_ms == (1.0, 2.0, 3.0) and measurement.latency.median_ms == 2.0
     assert measurement.build_time_s == 12.5 and measurement.throughput_ips == 4 * 1000 / 2.0
     script.write_text("#!/bin/sh\necho '&&&& FAILED TensorRT.trtexec [TensorRT v8401]'; exit 1\n")
-    broken = TensorRtBackend().measure(architecture, tmp_path / "m.onnx", target)
+    broken = TensorRtBackend().measure(architecture, onnx_64, target)
     assert broken.status == "failed" and "trtexec exited 1" in broken.error
 
 

@@ -111,6 +111,43 @@ def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_pat
     assert "configspace.json: missing" in capsys.readouterr().err
 
 
+def test_fit_device_then_query_like_any_fitted_target(store, tmp_path, capsys):
+    out = tmp_path / "zcu102"
+    assert main(["fit-device", "--store", str(store), "--target", "latency_zcu102", "--shots", "10", "--seed", "3", "--out", str(out)]) == 0
+    assert "| latency_zcu102 | block_additive |" in capsys.readouterr().out
+    details = json.loads((out / "cross_device.json").read_text())
+    assert len(set(details["shot_arch_ids"])) == 10 and "latency_zcu102" not in details["sources"] and "throughput_zcu102" not in details["sources"]
+    assert {"throughput_a100", "latency_vck190"} <= set(details["sources"]) and details["held_out"]["kendall_tau"] > 0.7
+    assert main(["fit-device", "--store", str(store), "--target", "latency_zcu102", "--shots", "10", "--seed", "3", "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "models" / "latency_zcu102" / "member0.json").read_bytes() == (out / "models" / "latency_zcu102" / "member0.json").read_bytes()
+    capsys.readouterr()
+    assert main(["space", "sample", "--n", "6", "--seed", "2"]) == 0
+    (tmp_path / "q.jsonl").write_text(capsys.readouterr().out)
+    assert main(["query", "--surrogates", str(out), "--input", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "q.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "q.csv")
+    assert len(frame) == 6 and (frame["latency_zcu102_mean"] > 0).all() and (frame["latency_zcu102_std"] >= 0).all()
+
+
+def test_fit_device_zero_shot_for_a_users_own_device_and_its_refusals(store, tmp_path, capsys):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[devices.mynpu]\nfamily = "fpga-dpu"\nprecision = "int8"\npeak_tops = 5.0\nbandwidth_gbs = 19.2\n'
+                    'compute_units = 2\nbatch = 1\nsource = "the board vendor datasheet, rev. B"\n')
+    assert main(["fit-device", "--store", str(store), "--target", "latency_mynpu", "--shots", "0", "--devices", str(mine), "--out", str(tmp_path / "npu")]) == 0
+    details = json.loads((tmp_path / "npu" / "cross_device.json").read_text())
+    weights = details["zero_shot_weights"]
+    assert max(weights, key=weights.get) in ("latency_zcu102", "latency_vck190")  # the nearest devices: FPGA DPUs at batch 1
+    capsys.readouterr()
+    for arguments, message in [
+        (["--target", "latency_mynpu", "--shots", "0"], "no descriptor for device 'mynpu'"),
+        (["--target", "val_top1", "--shots", "5"], "not a device metric"),
+        (["--target", "latency_zcu102", "--shots", "5000"], "only 590 measured architectures of latency_zcu102"),
+        (["--target", "latency_zcu102", "--shots", "-1"], "must be 0 (zero-shot) or more"),
+    ]:
+        assert main(["fit-device", "--store", str(store), *arguments, "--out", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
 def test_fit_and_query_run_without_torch(store, tmp_path):
     """The surrogate side needs the records only: with torch made unimportable, fit and query still work."""
     import subprocess

@@ -1,0 +1,126 @@
+"""Cross-device few-shot latency prediction, leave one *device* out, on the shared Accel-NASBench records.
+
+For each of the 6 devices (8 metrics: both metrics of the ZCU102 and VCK190 are left out together), the
+other devices' records are the sources and the left-out device gets K = 0, 5, 10, 20, 50 measured
+architectures, drawn from its train+validation split by the selection rule (spread over MACs) with
+seeds 0..4. Kendall tau on the device's held-out test split (the 20% of `accelbench fit`), averaged over
+the draws, for:
+  ours      the cross-device predictor (`surrogate.cross_device`), as `accelbench fit-device` fits it;
+  transfer  ridge of the target's log value on the sources' log predictions, on the same K records;
+  scratch   ridge of the architecture features, on the same K records alone.
+Sources are fitted on the train+validation split only, so no test architecture informs a prediction.
+Prints the table and writes `benchmarks/results/cross_device.csv` and `.png` (tau vs K per device).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+SHOTS = (0, 5, 10, 20, 50)
+DRAWS = 5
+METHODS = ("ours", "transfer", "scratch")
+RESULTS = Path(__file__).with_name("results")
+
+
+def taus_for(frame, x, metric: str, sources: dict[str, np.ndarray], devices, split) -> dict[tuple[str, int], float]:
+    from surrogate.additive import block_counts, to_time, unit_of
+    from surrogate.cross_device import CrossDevicePredictor, scratch_baseline, select_shots, transfer_baseline
+    from surrogate.devices import device_of
+
+    own = {name: costs for name, costs in sources.items() if device_of(name) != device_of(metric)}
+    predictor = CrossDevicePredictor(own, devices)
+    counts = block_counts(x)
+    source_log = np.log(counts @ predictor.costs)
+    time = to_time(unit_of(metric), frame[metric].to_numpy(dtype=float))
+    known = np.isfinite(time)
+    pool, test = np.flatnonzero(known & (split != "test")), known & (split == "test")
+    result = {}
+    for shots in SHOTS:
+        for method in METHODS:
+            if shots == 0 and method != "ours":
+                continue
+            taus = []
+            for seed in range(DRAWS if shots else 1):
+                chosen = select_shots(x, pool, shots, seed)
+                if method == "ours":
+                    costs, _ = predictor.fit_costs(metric, counts[chosen], time[chosen])
+                    predicted = counts @ costs
+                elif method == "transfer":
+                    predicted = transfer_baseline(source_log, chosen, np.log(time[chosen]))
+                else:
+                    predicted = scratch_baseline(x, chosen, np.log(time[chosen]))
+                taus.append(kendalltau(time[test], predicted[test]).statistic)
+            result[(method, shots)] = float(np.mean(taus))
+    return result
+
+
+def main() -> None:
+    import pandas as pd
+
+    from benchmarks.surrogates_vs_reference import reference_frame
+    from pipeline.anb_format import REFERENCE_TARGETS
+    from surrogate.cross_device import source_costs
+    from surrogate.devices import load_devices
+    from surrogate.features import features
+    from surrogate.fit import FitSettings, split_of
+
+    frame = reference_frame()
+    x = features(frame)
+    split = split_of(frame["arch_id"], FitSettings())
+    metrics = [t for t in REFERENCE_TARGETS if t.startswith(("latency_", "throughput_"))]
+    devices = load_devices()
+    sources = {}
+    for metric in metrics:
+        fitted = (split != "test")
+        values = frame[metric].to_numpy(dtype=float)
+        sources[metric] = source_costs(x[fitted], values[fitted], metric)
+    rows = []
+    for metric in metrics:
+        for (method, shots), tau in taus_for(frame, x, metric, sources, devices, split).items():
+            rows.append({"metric": metric, "method": method, "shots": shots, "kendall_tau": round(tau, 4)})
+    table = pd.DataFrame(rows)
+    wide = table.pivot_table(index=["method", "shots"], columns="metric", values="kendall_tau")[metrics]
+    wide["mean"] = wide.mean(axis=1)
+    print(f"{len(frame)} architectures; Kendall tau on each device's test split, mean of {DRAWS} draws of K shots")
+    print(wide.round(3).to_string())
+    at20 = wide["mean"]
+    print(f"K = 20: ours {at20[('ours', 20)]:.3f}, transfer {at20[('transfer', 20)]:.3f}, scratch {at20[('scratch', 20)]:.3f}; "
+          f"ours / best baseline = {at20[('ours', 20)] / max(at20[('transfer', 20)], at20[('scratch', 20)]):.3f}")
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / "cross_device.csv", index=False)
+    plot(table, metrics, RESULTS / "cross_device.png")
+    print(f"table and plot in {RESULTS / 'cross_device.csv'} and .png")
+
+
+def plot(table, metrics: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 4, figsize=(14, 6.5), sharex=True, sharey=True)
+    styles = {"ours": ("C0", "o"), "transfer": ("C1", "s"), "scratch": ("C2", "^")}
+    for axis, metric in zip(axes.ravel(), metrics):
+        for method, (colour, marker) in styles.items():
+            part = table[(table.metric == metric) & (table.method == method)].sort_values("shots")
+            axis.plot(part.shots, part.kendall_tau, marker=marker, color=colour, label=method)
+        axis.set_title(metric, fontsize=10)
+        axis.set_xscale("symlog", linthresh=5)
+        axis.set_xticks(SHOTS, [str(k) for k in SHOTS])
+        axis.grid(alpha=0.3)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("Kendall tau (held-out)")
+    for axis in axes[-1]:
+        axis.set_xlabel("K measured architectures of the device")
+    axes[0, 0].legend(loc="lower right", fontsize=8)
+    figure.suptitle("Leave-one-device-out: a new device from K measurements")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The per-block lookup-table predictor: sums, calibration, scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search_space import sample
+from search_space.blocks import all_blocks, blocks_of
+from surrogate.lut import Calibration, blocks_per_network, errors, lut_sum
+from surrogate.models.base import SurrogateError
+
+ARCHITECTURES = sample(30, seed=4)
+
+
+def test_the_lut_sum_adds_each_block_once_per_use():
+    ones = {b.key: 1.0 for b in all_blocks()}
+    assert list(lut_sum(ARCHITECTURES, ones)) == [2 + sum(s.layers for s in a.stages) for a in ARCHITECTURES]
+    table = {b.key: float(i) for i, b in enumerate(all_blocks())}
+    assert lut_sum(ARCHITECTURES[:1], table)[0] == sum(table[b.key] for b in blocks_of(ARCHITECTURES[0]))
+    del table["head"]
+    with pytest.raises(SurrogateError, match="lacks 1 blocks \\(head\\)"):
+        lut_sum(ARCHITECTURES, table)
+
+
+def test_calibration_recovers_a_per_call_cost_and_a_scale():
+    rng = np.random.default_rng(0)
+    table = {b.key: float(rng.uniform(0.05, 1.0)) for b in all_blocks()}
+    lut, count = lut_sum(ARCHITECTURES, table), blocks_per_network(ARCHITECTURES)
+    measured = 0.9 * lut - 0.02 * count + 0.3  # fused a little (x0.9), each separate call cost 0.02 ms more, fixed 0.3 ms
+    calibration = Calibration.fit(lut[:5], count[:5], measured[:5])
+    assert (calibration.lut_slope, calibration.per_block, calibration.intercept) == pytest.approx((0.9, -0.02, 0.3), abs=1e-9)
+    assert errors(measured[5:], calibration.predict(lut[5:], count[5:]))["within_10"] == 100.0
+    with pytest.raises(SurrogateError, match="at least 3"):
+        Calibration.fit(lut[:2], count[:2], measured[:2])
+
+
+def test_scores():
+    measured = np.array([1.0, 2.0, 4.0, 8.0])
+    scores = errors(measured, np.array([1.05, 2.5, 3.9, 8.0]))
+    assert scores["kendall_tau"] == pytest.approx(1.0) and scores["within_10"] == 75.0
+    assert scores["mape"] == pytest.approx(100 * (0.05 + 0.25 + 0.025 + 0) / 4)
