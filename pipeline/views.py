@@ -26,7 +26,7 @@ def wide(store: Store, recipe_id: str | None = None, training: bool = True) -> p
 
 
 def _training(store: Store, recipe_id: str | None) -> pd.DataFrame | None:
-    train = store.read_pandas("train", ["arch_id", "recipe_id", "recipe_name", "seed", "status", "val_top1", "val_top5", "train_time_s"])
+    train = store.read_pandas("train", ["arch_id", "recipe_id", "recipe_name", "seed", "status", "val_top1", "val_top5", "train_time_s", "random_weight_top1"])
     train = train[train["status"] == "ok"]
     if train.empty:
         return None
@@ -40,10 +40,53 @@ def _training(store: Store, recipe_id: str | None) -> pd.DataFrame | None:
             raise StoreError(f"recipe_id={recipe_id!r} has no ok training records; the store has {', '.join(recipes) or 'none'}")
         train = train[train["recipe_id"] == recipe_id]
     grouped = train.groupby("arch_id")
-    result = grouped[["val_top1", "val_top5", "train_time_s"]].mean()
+    result = grouped[["val_top1", "val_top5", "train_time_s", "random_weight_top1"]].mean()
     result["val_top1_std"] = grouped["val_top1"].std(ddof=0) if grouped.size().max() > 1 else float("nan")
     result["train_seeds"] = grouped.size()
     return result
+
+
+def rwe_correlation(frame: pd.DataFrame) -> dict | None:
+    """How random-weight evaluation (a classifier trained on frozen random features) ranks the architectures
+    like the trained top-1: Kendall and Spearman over those with both; None when fewer than 5 have both."""
+    from scipy.stats import kendalltau, spearmanr
+
+    if "random_weight_top1" not in frame.columns or "val_top1" not in frame.columns:
+        return None
+    both = frame[["random_weight_top1", "val_top1"]].dropna()
+    if len(both) < 5:
+        return None
+    return {"architectures": len(both), "kendall_tau": float(kendalltau(both["random_weight_top1"], both["val_top1"]).statistic),
+            "spearman": float(spearmanr(both["random_weight_top1"], both["val_top1"]).statistic)}
+
+
+def repeat_pairs(store: Store, recipe_id: str | None = None) -> dict[str, tuple[list[float], list[float]]]:
+    """For each result, two values per architecture recorded twice or more (the two lowest seeds of a
+    training, the two latest ok measurements of a target): what a repeat of the same work gives."""
+    pairs: dict[str, tuple[list[float], list[float]]] = {}
+    train = store.read_pandas("train", ["arch_id", "recipe_id", "seed", "status", "val_top1"])
+    train = train[train["status"] == "ok"]
+    if recipe_id is not None:
+        train = train[train["recipe_id"] == recipe_id]
+    if train["recipe_id"].nunique() <= 1:  # repeats under one recipe only
+        _add_pairs(pairs, "val_top1", train.sort_values("seed"), "val_top1")
+    profile = store.read_pandas("profile", ["arch_id", "target", "status", "reported", "latency_ms_median", "latency_ms_mean", "throughput_ips", "finished_at"])
+    profile = profile[profile["status"] == "ok"].sort_values("finished_at", ascending=False, na_position="last")
+    profile = profile.assign(latency=profile["latency_ms_median"].fillna(profile["latency_ms_mean"]))
+    for target, rows in profile.groupby("target"):
+        reported = set().union(*[set(r) for r in rows["reported"]])
+        if "latency" in reported:
+            _add_pairs(pairs, f"latency_{target}", rows, "latency")
+        if "throughput" in reported:
+            _add_pairs(pairs, f"throughput_{target}", rows, "throughput_ips")
+    return pairs
+
+
+def _add_pairs(pairs: dict, name: str, rows: pd.DataFrame, column: str) -> None:
+    firsts = rows.groupby("arch_id", sort=True)[column].agg(lambda values: list(values)[:2])
+    firsts = firsts[firsts.map(len) == 2]
+    if len(firsts):
+        pairs[name] = ([float(v[0]) for v in firsts], [float(v[1]) for v in firsts])
 
 
 def _profiling(store: Store) -> pd.DataFrame | None:

@@ -84,6 +84,17 @@ def block_physics() -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
+@lru_cache(maxsize=1)
+def _block_stages() -> np.ndarray:
+    return np.array([-1 if block.stage is None else block.stage for block in all_blocks()])
+
+
+def stage_physics(counts: np.ndarray) -> np.ndarray:
+    """(n, stages x PHYSICS) what each stage computes and moves: the analytic per-block costs summed per stage."""
+    stages, physics = _block_stages(), block_physics()
+    return np.hstack([counts[:, stages == stage] @ physics[stages == stage] for stage in range(ANB.num_stages)])
+
+
 def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None) -> np.ndarray:
     """Non-negative weights minimising the squared *relative* error of design @ w against `time`, with an
     optional ridge pull (on scale-free columns) towards `prior`."""

@@ -1,4 +1,6 @@
-"""The query API: `Benchmark.load(DIR).query(architectures)` -> `<target>_mean` and `<target>_std`.
+"""The query API: `Benchmark.load(DIR).query(architectures)` -> `<target>_mean`, `<target>_std` (the
+ensemble's spread) and `<target>_lo`, `<target>_hi` (the calibrated interval at the fit's level, 95% by
+default: `Benchmark.interval_levels`).
 
 DIR is the output of `accelbench fit` or a release (whose manifest is verified before anything is read)."""
 
@@ -31,6 +33,17 @@ class Benchmark:
     def target_names(self) -> list[str]:
         return list(self.targets)
 
+    @property
+    def interval_levels(self) -> dict[str, float | None]:
+        return {name: target.interval["level"] if target.interval else None for name, target in self.targets.items()}
+
+    def predict_features(self, x, targets: list[str]) -> dict[str, tuple]:
+        """{target: (mean, std)} for a feature matrix (`surrogate.features`): the fast path of searches."""
+        for name in targets:
+            if name not in self.targets:
+                raise saved.SurrogateError(f"target {name!r} is not in {self.source}; it has {', '.join(self.targets)}")
+        return {name: self.targets[name].predict(x) for name in targets}
+
     def query(self, architectures, targets: list[str] | None = None) -> pd.DataFrame:
         """One row per architecture (a DataFrame of reference keys, `Architecture`s or dicts of reference keys)."""
         x = features(architectures)
@@ -38,5 +51,8 @@ class Benchmark:
         for name in targets or self.target_names:
             if name not in self.targets:
                 raise saved.SurrogateError(f"target {name!r} is not in {self.source}; it has {', '.join(self.targets)}")
-            columns[f"{name}_mean"], columns[f"{name}_std"] = self.targets[name].predict(x)
+            target = self.targets[name]
+            mean, std = target.predict(x)
+            columns[f"{name}_mean"], columns[f"{name}_std"] = mean, std
+            columns[f"{name}_lo"], columns[f"{name}_hi"] = target.bounds(mean)
         return pd.DataFrame(columns)

@@ -88,7 +88,11 @@ def feature_names() -> list[str]:
 
 def features(architectures) -> np.ndarray:
     """The (n, len(feature_names())) float matrix."""
-    choices = encode(architectures)
+    return features_of_choices(encode(architectures))
+
+
+def features_of_choices(choices: np.ndarray) -> np.ndarray:
+    """`features` of an (n, 28) matrix of choice values already checked (as `encode` gives them)."""
     e, k, l, se = (choices[:, i :: len(FIELDS)] for i in range(len(FIELDS)))
     params_table, macs_table, base_params, base_macs = stage_tables()
     stage = np.arange(STAGES)[None, :]

@@ -35,3 +35,33 @@ def predicted_vs_measured(fits: list[TargetFit], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(figure)
+
+
+def block_costs_plot(target: str, table, path: Path) -> None:
+    """The structured model's per-block costs: one panel per stage, a bar per (expansion, kernel, SE),
+    the first (strided) layer and a repeated one side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit = table.columns[-1]
+    layers = table[table["kind"] == "mbconv"]
+    stages = sorted(layers["stage"].dropna().unique())
+    figure, axes = plt.subplots(len(stages), 1, figsize=(12, 2.0 * len(stages)), squeeze=False)
+    for axis, stage in zip(axes.flat, stages):
+        rows = layers[layers["stage"] == stage].sort_values(["expansion", "kernel", "se"])
+        for offset, (first, label) in enumerate(((True, "first layer"), (False, "repeated layer"))):
+            part = rows[rows["first"] == first]
+            axis.bar([i * 2.5 + offset for i in range(len(part))], part[unit], width=1.0, label=label)
+        part = rows[rows["first"]]
+        axis.set_xticks([i * 2.5 + 0.5 for i in range(len(part))])
+        axis.set_xticklabels([f"e{e} k{k}{' se' if se else ''}" for e, k, se in zip(part["expansion"], part["kernel"], part["se"])], fontsize=6, rotation=90)
+        axis.set_ylabel(f"stage {int(stage)}\n{unit}", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    fixed = table[table["kind"] != "mbconv"][unit].sum()
+    axes.flat[0].set_title(f"{target}: learned per-block costs (stem + head: {fixed:.4g} {unit})", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(figure)

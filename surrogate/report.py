@@ -5,11 +5,23 @@ from __future__ import annotations
 from surrogate.fit import TargetFit
 from surrogate.metrics import METRICS
 
-COLUMNS = ["target", "model", "transform", *METRICS, "train_rows", "validation_rows", "test_rows"]
+COLUMNS = ["target", "model", "transform", *METRICS, "interval_level", "test_coverage", "noise_ceiling_tau", "noise_pairs", "noise_source",
+           "train_rows", "validation_rows", "test_rows"]
 
 
 def metrics_rows(fits: list[TargetFit]) -> list[list]:
-    return [[fit.target, fit.model, fit.transform, *(fit.test[m] for m in METRICS), fit.rows["train"], fit.rows["validation"], fit.rows["test"]] for fit in fits]
+    return [[fit.target, fit.model, fit.transform, *(fit.test[m] for m in METRICS), *_interval(fit), *_ceiling(fit),
+             fit.rows["train"], fit.rows["validation"], fit.rows["test"]] for fit in fits]
+
+
+def _interval(fit: TargetFit) -> list:
+    return [fit.interval["level"], fit.coverage] if fit.interval else [float("nan"), float("nan")]
+
+
+def _ceiling(fit: TargetFit) -> list:
+    """Beside each tau, what a repeat of the same training or measurement achieves (surrogate.noise)."""
+    ceiling = fit.noise_ceiling
+    return [ceiling["tau"], ceiling["pairs"], ceiling["source"]] if ceiling else [float("nan"), 0, "none"]
 
 
 def metrics_csv(fits: list[TargetFit]) -> str:

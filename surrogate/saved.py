@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.features import feature_names
-from surrogate.fit import TRANSFORMS, FitSettings, TargetFit, ensemble_predict
+from surrogate.fit import TRANSFORMS, FitSettings, TargetFit, ensemble_predict, interval_bounds
 from surrogate.models import Model, SurrogateError, get_model
 
 FORMAT = 1
@@ -23,17 +23,26 @@ def save(fits: list[TargetFit], folder: Path, settings: FitSettings) -> None:
     for fit in fits:
         (folder / "models" / fit.target).mkdir(parents=True, exist_ok=True)
         files = [f"models/{fit.target}/{member.save(folder / 'models' / fit.target / f'member{index}')}" for index, member in enumerate(fit.members)]
-        targets[fit.target] = {"model": fit.model, "transform": fit.transform, "members": files, "validation_kendall_tau": fit.validation, "test": fit.test, "rows": fit.rows}
+        explainer = None
+        if fit.explainer is not None:
+            explainer = {"file": f"models/{fit.target}/{fit.explainer.save(folder / 'models' / fit.target / 'explainer')}",
+                         "transform": fit.explainer_transform, "test": fit.explainer_test}
+        targets[fit.target] = {"model": fit.model, "transform": fit.transform, "members": files, "interval": fit.interval, "explainer": explainer,
+                               "validation_kendall_tau": fit.validation, "test": fit.test, "test_coverage": None if np.isnan(fit.coverage) else fit.coverage, "rows": fit.rows}
     index = {"format": FORMAT, "features": feature_names(), "settings": asdict(settings), "targets": targets}
     (folder / INDEX).write_text(json.dumps(index, indent=1) + "\n")  # targets keep the order they were fitted in
 
 
 class LoadedTarget:
-    def __init__(self, name: str, transform: str, members: list[Model]) -> None:
-        self.name, self.transform, self.members = name, transform, members
+    def __init__(self, name: str, transform: str, members: list[Model], interval: dict | None = None) -> None:
+        self.name, self.transform, self.members, self.interval = name, transform, members, interval
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ensemble_predict(self.members, self.transform, x)
+
+    def bounds(self, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated interval around predicted means (NaN when the target was fitted without one)."""
+        return interval_bounds(mean, self.transform, self.interval)
 
 
 def load(folder: Path) -> dict[str, LoadedTarget]:
@@ -59,6 +68,10 @@ def _load_target(folder: Path, index_path: Path, target: str, entry: object) -> 
     model = get_model(entry.get("model"))
     if entry.get("transform") not in TRANSFORMS:
         raise SurrogateError(f"{where}.transform={entry.get('transform')!r} is not allowed; choices are {', '.join(TRANSFORMS)}")
+    interval = entry.get("interval")
+    if interval is not None and not (isinstance(interval, dict) and isinstance(interval.get("level"), float) and 0 < interval["level"] < 1
+                                     and isinstance(interval.get("half_width"), (int, float)) and interval["half_width"] >= 0):
+        raise SurrogateError(f"{where}.interval={interval!r} is not allowed; it must give a level in (0, 1) and a half_width >= 0, or be null")
     members = []
     root = folder.resolve()
     for file in entry["members"]:
@@ -71,4 +84,4 @@ def _load_target(folder: Path, index_path: Path, target: str, entry: object) -> 
             members.append(model.load(member))
         except Exception as error:  # noqa: BLE001 - each library raises its own types for a bad file
             raise SurrogateError(f"{folder / file}: cannot be read as a {model.name} model ({type(error).__name__}: {str(error)[:160]}); refit") from None
-    return LoadedTarget(target, entry["transform"], members)
+    return LoadedTarget(target, entry["transform"], members, interval)

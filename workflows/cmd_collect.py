@@ -80,14 +80,14 @@ def print_summary(store, file=None) -> None:
         print(f"{stage:<{width}}  " + "  ".join(f"{counts.get(s, 0):>11}" for s in statuses), file=file)
     archs = store.read("archs", ["task_key"]).num_rows
     print(f"{archs} architectures in {store.uri}", file=file)
-    if 0 < archs <= SHOW_RESULTS_UP_TO:
-        print_results(store, file)
+    if archs:
+        print_results(store, archs <= SHOW_RESULTS_UP_TO, file)
 
 
-SHOW_RESULTS_UP_TO = 20  # architectures; a larger store is summarised by counts only
+SHOW_RESULTS_UP_TO = 20  # architectures; a larger store is summarised by counts (and the RWE correlation) only
 
 
-def print_results(store, file) -> None:
+def print_results(store, table: bool, file) -> None:
     from pipeline.store import StoreError
     from pipeline.views import result_columns, wide
 
@@ -95,8 +95,19 @@ def print_results(store, file) -> None:
         frame = wide(store)
     except StoreError:  # several recipes: `fit --recipe-id` chooses; counts are enough here
         return
-    columns = ["compact", "params", *result_columns(frame)]
-    print("\n" + frame[columns].to_string(index=False, float_format=lambda value: f"{value:.2f}"), file=file)
+    if table:
+        columns = ["compact", "params", *result_columns(frame)]
+        print("\n" + frame[columns].to_string(index=False, float_format=lambda value: f"{value:.2f}"), file=file)
+    print_rwe(frame, file)
+
+
+def print_rwe(frame, file=None) -> None:
+    from pipeline.views import rwe_correlation
+
+    correlation = rwe_correlation(frame)
+    if correlation:
+        print(f"\nrandom-weight top-1 vs trained top-1 over {correlation['architectures']} architectures: "
+              f"Kendall tau {correlation['kendall_tau']:.3f}, Spearman {correlation['spearman']:.3f}", file=file)
 
 
 def status_command(arguments: argparse.Namespace) -> None:

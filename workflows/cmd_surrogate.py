@@ -108,4 +108,4 @@ def query_command(arguments: argparse.Namespace) -> None:
         buffer = io.BytesIO()
         result.to_parquet(buffer, index=False)
         write_text_atomic(arguments.output, buffer.getvalue())
-    print(f"{len(result)} architectures x {len(predictions.columns) // 2} targets in {elapsed:.3f} s -> {arguments.output}", file=sys.stderr)
+    print(f"{len(result)} architectures x {len(predictions.columns) // 4} targets (mean, std, lo, hi) in {elapsed:.3f} s -> {arguments.output}", file=sys.stderr)

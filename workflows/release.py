@@ -35,6 +35,7 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
     from pipeline.run import code_version
     from search_space.configspace import configspace_json
     from surrogate.report import metrics_markdown
+    from pipeline.views import rwe_correlation
     from workflows.surrogates import fit_store, write_fit
 
     counts = {}
@@ -48,11 +49,19 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
     (folder / "configspace.json").write_text(configspace_json())
     report = folder / "report"
     report.mkdir()
-    for source in ("metrics.csv", "predicted_vs_measured.png"):
+    sources = ["metrics.csv", "predicted_vs_measured.png", *sorted(p.name for p in (folder / "surrogates").glob("block*"))]
+    for source in sources:
         (report / source).write_bytes((folder / "surrogates" / source).read_bytes())
+    blocks = "\n![learned per-block costs](block_costs.png)\n" if "block_costs.png" in sources else ""
+    correlation = rwe_correlation(frame)
+    if correlation:
+        blocks += (f"\nRandom-weight evaluation: its top-1 ranks the {correlation['architectures']} architectures with Kendall tau "
+                   f"{correlation['kendall_tau']:.3f} (Spearman {correlation['spearman']:.3f}) against the trained top-1.\n")
     (report / "README.md").write_text(
-        f"# {name} {version}\n\n{len(frame)} architectures; surrogates for {len(fits)} targets, scored on a held-out test split.\n\n"
-        f"{metrics_markdown(fits)}\n![predicted vs measured](predicted_vs_measured.png)\n"
+        f"# {name} {version}\n\n{len(frame)} architectures; surrogates for {len(fits)} targets, scored on a held-out test split. "
+        f"Intervals: cross-conformal at the level given, with their coverage of the test split; the noise ceiling is the tau "
+        f"between repeats of the same work (or simulated from the recorded measurement spread).\n\n"
+        f"{metrics_markdown(fits)}\n![predicted vs measured](predicted_vs_measured.png)\n{blocks}"
     )
     manifest = {
         "format": FORMAT,
@@ -60,6 +69,7 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
         "version": version,
         "code_version": code_version(),
         "counts": counts,
+        "intervals": {"method": "cross-conformal", "level": settings.interval_level, "folds": settings.calibration_folds},
         "configs": {"fit": {**settings.__dict__, "models": list(settings.models), "transforms": list(settings.transforms)}, "targets": [f.target for f in fits], "recipe_id": recipe_id, "sweeps": store.saved_sweeps()},
         "files": file_hashes(folder),
     }

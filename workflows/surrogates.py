@@ -9,19 +9,25 @@ from typing import TextIO
 from surrogate import saved
 from surrogate.models import SurrogateError
 from surrogate.fit import FitSettings, TargetFit, fit_all
-from surrogate.plots import predicted_vs_measured
+from surrogate.models.block_additive import BlockAdditiveModel
+from surrogate.plots import block_costs_plot, predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
 
 
 def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, log: TextIO) -> tuple[list[TargetFit], object]:
-    from pipeline.views import result_columns, wide
+    from pipeline.views import repeat_pairs, result_columns, wide
+    from surrogate.noise import noise_ceiling
 
     frame = wide(store, recipe_id)
     chosen = targets or [c for c in result_columns(frame) if frame[c].notna().sum() > 0]
     if frame.empty or not chosen:
         raise SurrogateError(f"{store.uri} holds no results to fit ({len(frame)} architectures); collect or import records first")
     print(f"fitting {len(chosen)} targets on {len(frame)} architectures: {', '.join(chosen)}", file=log, flush=True)
-    return fit_all(frame, chosen, settings, log), frame
+    fits = fit_all(frame, chosen, settings, log)
+    pairs = repeat_pairs(store, recipe_id)
+    for fit in fits:
+        fit.noise_ceiling = noise_ceiling(fit.target, pairs, frame, settings.seed)
+    return fits, frame
 
 
 def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> None:
@@ -29,6 +35,26 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
     (folder / "metrics.csv").write_text(metrics_csv(fits))
     (folder / "metrics.md").write_text(metrics_markdown(fits))
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")
+    structured = [fit for fit in fits if fit.model == BlockAdditiveModel.name]
+    for fit in structured:
+        block_table(fit).to_csv(folder / f"blocks_{fit.target}.csv", index=False)
+    if structured:
+        block_costs_plot(structured[0].target, block_table(structured[0]), folder / "block_costs.png")
+
+
+def block_table(fit: TargetFit):
+    """The structured model's per-block costs, averaged over members, in the shape of a profiled lookup table."""
+    import numpy as np
+    import pandas as pd
+
+    from search_space.blocks import all_blocks
+
+    costs = np.mean([list(member.block_table().values()) for member in fit.members], axis=0)
+    unit = "ms" if fit.target.startswith("latency_") else "ms_per_image"
+    factor = 1.0 if unit == "ms" else 1000.0  # a throughput's time is seconds per image
+    rows = [{"block": block.key, "kind": block.kind, "stage": block.stage, "expansion": block.expansion, "kernel": block.kernel,
+             "se": block.se, "first": block.first, unit: cost * factor} for block, cost in zip(all_blocks(), costs)]
+    return pd.DataFrame(rows)
 
 
 def print_metrics(fits: list[TargetFit], file: TextIO | None = None) -> None:

@@ -1,5 +1,8 @@
-"""The block-additive model (`surrogate.additive`): a non-negative cost per block, summed over the
-network; saved as JSON with every block's cost named."""
+"""The structured device model (`surrogate.additive`): time per image (1/throughput) or latency as a sum
+of non-negative per-block costs, the stem and head carrying the fixed overhead, times a correction
+learned by gradient-boosted trees on what the sum misses (the log-ratio of measured to summed time),
+from the analytic per-stage costs (MACs, activations, squeeze-excite sizes). Saved as one JSON file:
+every block's cost by name and the trees in LightGBM's text format."""
 
 from __future__ import annotations
 
@@ -8,44 +11,85 @@ from pathlib import Path
 
 import numpy as np
 
-from surrogate.additive import UNITS, block_counts, block_keys, relative_nnls, to_time
+from surrogate.additive import UNITS, block_counts, block_keys, relative_nnls, stage_physics, to_time
 from surrogate.models.base import SurrogateError
+from surrogate.models.lightgbm import EARLY_STOPPING, PARAMETERS, ROUNDS, predict_trees
+
+RIDGE = 1e-4  # on scale-free columns: keeps rarely seen blocks near zero instead of wild
 
 
 class BlockAdditiveModel:
-    """time per image = Σ blocks count × cost; `unit` says whether the target is that time or its inverse,
-    `log` whether the fit sees the target's logarithm (as `surrogate.fit` gives it with transform "log")."""
+    """`unit`: the target is a time ("time") or its inverse ("rate"); `log`: the fit sees the target's
+    logarithm (as `surrogate.fit` gives it with transform "log"); `residual`: learn the trees' correction."""
 
     name = "block_additive"
 
-    def __init__(self, costs: np.ndarray | None = None, unit: str = "time", log: bool = False) -> None:
+    def __init__(self, costs: np.ndarray | None = None, unit: str = "time", log: bool = False, residual: bool = True, booster=None) -> None:
         if unit not in UNITS:
             raise SurrogateError(f"unit={unit!r} is not allowed; choices are {', '.join(UNITS)}")
-        self.costs, self.unit, self.log = costs, unit, log
+        self.costs, self.unit, self.log, self.residual, self.booster = costs, unit, log, residual, booster
+        self._forest = None  # the residual trees as arrays, for a few rows at a time (surrogate.trees)
+
+    def _time_of(self, y: np.ndarray) -> np.ndarray:
+        return to_time(self.unit, np.exp(y) if self.log else y)
+
+    @staticmethod
+    def _residual_features(x: np.ndarray, counts: np.ndarray, summed: np.ndarray) -> np.ndarray:
+        return np.column_stack([x, stage_physics(counts), np.log(summed)])
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
-        self.costs = relative_nnls(block_counts(x), to_time(self.unit, np.exp(y) if self.log else y), penalty=1e-4)
+        counts, time = block_counts(x), self._time_of(y)
+        self.costs = relative_nnls(counts, time, penalty=RIDGE)
+        self.booster, self._forest = None, None
+        if not self.residual:
+            return
+        import lightgbm
+
+        counts_val = block_counts(x_val)
+        summed, summed_val = self._summed(counts), self._summed(counts_val)
+        train = lightgbm.Dataset(self._residual_features(x, counts, summed), label=np.log(time / summed), params={"verbose": -1})
+        validation = lightgbm.Dataset(self._residual_features(x_val, counts_val, summed_val), label=np.log(self._time_of(y_val) / summed_val), reference=train)
+        self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
+
+    def _summed(self, counts: np.ndarray) -> np.ndarray:
+        return np.maximum(counts @ self.costs, 1e-12)
 
     def time(self, x: np.ndarray) -> np.ndarray:
-        return block_counts(x) @ self.costs
+        counts = block_counts(x)
+        summed = self._summed(counts)
+        if self.booster is None:
+            return summed
+        correction = predict_trees(self, self.booster, self._residual_features(x, counts, summed))
+        return summed * np.exp(correction)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         value = to_time(self.unit, self.time(x))
         return np.log(value) if self.log else value
 
+    def block_table(self) -> dict[str, float]:
+        """Each block's learned cost in the target's time unit: seconds per image for a throughput, ms for a latency."""
+        return dict(zip(block_keys(), map(float, self.costs)))
+
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".json")
-        path.write_text(json.dumps({"unit": self.unit, "log": self.log, "seconds_per_block": dict(zip(block_keys(), map(float, self.costs)))}, indent=1) + "\n")
+        values = {"unit": self.unit, "log": self.log, "cost_per_block": self.block_table(),
+                  "residual_trees": None if self.booster is None else self.booster.model_to_string(num_iteration=self.booster.best_iteration or None)}
+        path.write_text(json.dumps(values, indent=1) + "\n")
         return path.name
 
     @classmethod
     def load(cls, path: Path) -> "BlockAdditiveModel":
         values = json.loads(path.read_text())
-        costs = values["seconds_per_block"]
+        costs = values["cost_per_block"]
         missing = sorted(set(block_keys()) - set(costs))
         if missing:
             raise ValueError(f"costs of {len(missing)} blocks missing ({missing[0]}, ...)")
         array = np.array([float(costs[key]) for key in block_keys()])
         if not np.isfinite(array).all() or (array < 0).any():
             raise ValueError("block costs must be finite and non-negative")
-        return cls(array, values["unit"], bool(values.get("log", False)))
+        booster = None
+        if values.get("residual_trees"):
+            import lightgbm
+
+            booster = lightgbm.Booster(model_str=values["residual_trees"])
+        return cls(array, values["unit"], bool(values.get("log", False)), booster is not None, booster)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.models.base import THREADS
+from surrogate import trees
 
 PARAMETERS = {
     "objective": "regression",
@@ -26,21 +27,33 @@ PARAMETERS = {
 ROUNDS, EARLY_STOPPING = 20000, 200
 
 
+def predict_trees(owner, booster, x: np.ndarray) -> np.ndarray:
+    """The booster's prediction (at its best iteration): by LightGBM for a batch, by the flat trees
+    (`owner._forest`, built once) for a few rows."""
+    if len(x) <= trees.SMALL_BATCH:
+        if owner._forest is None:
+            owner._forest = trees.from_lightgbm(booster, booster.best_iteration or None)
+        return owner._forest.predict(x)
+    return booster.predict(x, num_iteration=booster.best_iteration or None, num_threads=THREADS)
+
+
 class LightGbmModel:
     name = "lightgbm"
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
+        self._forest = None  # the trees as arrays, for a few rows at a time (surrogate.trees)
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
         import lightgbm
 
         train = lightgbm.Dataset(x, label=y, params={"verbose": -1})
         validation = lightgbm.Dataset(x_val, label=y_val, reference=train)
+        self._forest = None
         self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.booster.predict(x, num_iteration=self.booster.best_iteration or None, num_threads=THREADS)
+        return predict_trees(self, self.booster, x)
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".txt")

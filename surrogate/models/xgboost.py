@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.models.base import THREADS
+from surrogate import trees
 
 PARAMETERS = {
     "objective": "reg:squarederror",
@@ -31,17 +32,22 @@ class XgboostModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
+        self._forest = None  # the trees as arrays, for a few rows at a time (surrogate.trees)
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
         import xgboost
 
         train, validation = xgboost.DMatrix(x, label=y), xgboost.DMatrix(x_val, label=y_val)
         booster = xgboost.train({**PARAMETERS, "seed": seed}, train, ROUNDS, evals=[(validation, "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
-        self.booster = booster[: booster.best_iteration + 1]
+        self.booster, self._forest = booster[: booster.best_iteration + 1], None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         import xgboost
 
+        if len(x) <= trees.SMALL_BATCH:
+            if self._forest is None:
+                self._forest = trees.from_xgboost(self.booster)
+            return self._forest.predict(x)
         return self.booster.predict(xgboost.DMatrix(x))
 
     def save(self, path_stem: Path) -> str:

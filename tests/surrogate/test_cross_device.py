@@ -54,6 +54,19 @@ def test_relative_nnls_recovers_non_negative_costs():
     assert np.allclose(COUNTS @ fitted, time, rtol=1e-6)
 
 
+def test_the_residual_trees_learn_what_the_sum_of_blocks_misses():
+    costs = np.linspace(0.1, 1.0, len(block_keys()))
+    depth = COUNTS.sum(axis=1)
+    time = COUNTS @ costs * np.where(depth > np.median(depth), 1.5, 1.0)  # not additive: deep networks pay more per block
+    train, held = np.arange(300), np.arange(300, 400)
+    errors = {}
+    for residual in (False, True):
+        model = BlockAdditiveModel(unit="time", residual=residual)
+        model.fit(X[train], time[train], X[held], time[held], seed=0)
+        errors[residual] = np.abs(model.predict(X[held]) / time[held] - 1).mean()
+    assert errors[True] < 0.5 * errors[False], errors
+
+
 def test_block_additive_model_round_trip_and_tampering(tmp_path):
     model = BlockAdditiveModel(unit="rate")
     rate = 1.0 / (COUNTS @ np.linspace(0.1, 1.0, len(block_keys())))

@@ -48,7 +48,8 @@ def test_saved_surrogates_load_and_query_identically_and_files_are_byte_stable(s
     benchmark = Benchmark.load(tmp_path / "a")
     architectures = sample(30, 11)
     result = benchmark.query(architectures)
-    assert list(result.columns) == ["val_top1_mean", "val_top1_std", "throughput_a100_mean", "throughput_a100_std"]
+    assert list(result.columns) == [f"{t}_{c}" for t in ("val_top1", "throughput_a100") for c in ("mean", "std", "lo", "hi")]
+    assert (result["throughput_a100_lo"] < result["throughput_a100_mean"]).all() and (result["throughput_a100_mean"] < result["throughput_a100_hi"]).all()
     assert len(result) == 30 and result.notna().all().all()
     expected_mean, _ = {fit.target: fit for fit in fits}["val_top1"].predict(features(architectures))
     assert np.allclose(result["val_top1_mean"], expected_mean)
