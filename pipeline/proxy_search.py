@@ -121,8 +121,8 @@ class ProxySearch:
     # --- running trainings: ordinary sweeps ---
     def architecture_source(self, count: int) -> ArchitectureSource:
         source = self.config.reference.architectures
-        if source.sample is not None:
-            return ArchitectureSource(source.space, count, source.seed)  # sample(k) is the start of sample(n)
+        if source.sample is not None and source.select == "uniform":
+            return ArchitectureSource(source.space, count, source.seed)  # sample(k) is the start of sample(n); a spread sample's first k are not a spread sample
         path = (self.output or Path(self.store.root)) / f"architectures-{count}.jsonl"
         if not path.exists():
             from pipeline.atomic import write_bytes_atomic

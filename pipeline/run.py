@@ -128,7 +128,7 @@ class Driver:
         self.in_flight: dict[ray.ObjectRef, tuple[Task, Any]] = {}  # ref -> (task, actor or None)
         self.attempts: Counter[str] = Counter()
         self.train_queue: deque[Task] = deque(task for task in plan.todo if task.table == "train")
-        self.profile_queue: deque[Task] = deque(task for task in plan.todo if task.table == "profile")
+        self.profile_queue: deque[Task] = deque(task for task in plan.todo if task.table in ("profile", "blocks"))
         self.exports: dict[tuple[str, int], ray.ObjectRef] = {}
         self.exports_left: Counter[tuple[str, int]] = Counter()
         self.actors: list[Any] = []

@@ -4,7 +4,8 @@ measured latencies (stem, each layer, head), and a calibration fitted on a few e
 Blocks measured one at a time miss what a whole network shares or saves: each block call pays the
 runtime's fixed cost (session run, input/output copies, thread wake-up), operators are not fused across
 block boundaries, and caches start from another state. The calibration is linear in the LUT sum and in
-the number of blocks (which carries the per-call cost): latency ~ a * LUT + b * blocks + c.
+the number of blocks (which carries the per-call cost): latency ~ a * LUT + b * blocks + c, or only the
+scale a from a handful of measurements.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def blocks_per_network(architectures: Iterable[Architecture]) -> np.ndarray:
     return np.array([len(blocks_of(a)) for a in architectures], dtype=float)
 
 
+FULL_CALIBRATION_MIN = 10  # measurements below which only the scale is fitted
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """latency = lut_slope * LUT sum + per_block * blocks + intercept (least squares)."""
+    """latency = lut_slope * LUT sum + per_block * blocks + intercept, least squares; from fewer than
+    FULL_CALIBRATION_MIN measurements only the scale (the median ratio measured / LUT), since three
+    parameters on a handful of points follow their noise (on this CPU, 5 points: the scale halved the
+    LUT's MAPE, the three-parameter fit sometimes made it worse)."""
 
     lut_slope: float
     per_block: float
@@ -44,6 +51,8 @@ class Calibration:
     def fit(cls, lut: np.ndarray, blocks: np.ndarray, measured: np.ndarray) -> "Calibration":
         if len(measured) < 3:
             raise SurrogateError(f"a calibration needs at least 3 end-to-end measurements, got {len(measured)}")
+        if len(measured) < FULL_CALIBRATION_MIN:
+            return cls(float(np.median(measured / lut)), 0.0, 0.0)
         design = np.column_stack([lut, blocks, np.ones_like(lut)])
         coefficients, *_ = np.linalg.lstsq(design, measured, rcond=None)
         return cls(*map(float, coefficients))

@@ -279,3 +279,25 @@ print(json.dumps({"mode": "latency", "threads": 1, "dpu_batch": 1, "job_ms": [1.
     assert profile[small]["started_at"] >= train[small]["finished_at"]
     assert profile[big]["status"] == "unavailable" and "no trained weights" in profile[big]["error"]
     assert collect(Sweep.from_dict(values), store, stream=io.StringIO()).planned == 0
+
+
+def test_block_tasks_are_run_and_recorded_like_profile_tasks(ray_cluster, tiny_data, tmp_path):
+    """A target with blocks = true queues every distinct block of the space beside the architectures;
+    on a target no node offers, each becomes an `unavailable` block record, and a rerun has nothing to do."""
+    from search_space import Architecture
+    from search_space.blocks import all_blocks
+
+    architectures = tmp_path / "archs.jsonl"
+    architectures.write_text(Architecture.from_compact(SMALL).to_json() + "\n")
+    values = sweep_values(tiny_data, tmp_path / "onnx", targets=[
+        {"name": "fpga", "backend": "onnxruntime", "resolution": 32, "options": FAST_ORT, "resources": {"zcu102": 1}, "blocks": True},
+    ])
+    values["architectures"] = {"file": str(architectures)}
+    sweep = Sweep.from_dict(values)
+    store = Store(tmp_path / "store")
+    summary = collect(sweep, store, stream=io.StringIO())
+    blocks = store.read("blocks", ["block", "status", "error"]).to_pylist()
+    assert summary.ran == 1 + 1 + len(all_blocks()) and len(blocks) == len(all_blocks())
+    assert {row["block"] for row in blocks} == {block.key for block in all_blocks()}
+    assert all(row["status"] == "unavailable" and "zcu102" in row["error"] for row in blocks)
+    assert collect(sweep, store, stream=io.StringIO()).ran == 0

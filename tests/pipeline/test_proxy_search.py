@@ -230,3 +230,16 @@ def test_halving_never_spends_more_than_its_budget(tmp_path, monkeypatch, budget
     assert result.spent_s == search.spent() and result.noise.compared == 3
     if budget == 150.0:
         assert result.chosen is not None and result.results[result.chosen].status == "evaluated"
+
+
+def test_every_sweep_trains_the_search_architectures_even_when_spread(tmp_path):
+    from pipeline.proxy_search import ProxySearch
+    from pipeline.plan import sweep_architectures
+    from pipeline.store import Store
+
+    for select in ("uniform", "spread"):
+        config = parse_proxy_config(config_values(architectures={"sample": 6, "seed": 1, "select": select}))
+        search = ProxySearch(config, Store(tmp_path / select / "store"))
+        for count in (6, 3):
+            sweep = search.sweep(search.reference, (0,), count, "noise")
+            assert [a.arch_id for a in sweep_architectures(sweep)] == [a.arch_id for a in search.architectures[:count]]

@@ -28,9 +28,12 @@ def test_calibration_recovers_a_per_call_cost_and_a_scale():
     table = {b.key: float(rng.uniform(0.05, 1.0)) for b in all_blocks()}
     lut, count = lut_sum(ARCHITECTURES, table), blocks_per_network(ARCHITECTURES)
     measured = 0.9 * lut - 0.02 * count + 0.3  # fused a little (x0.9), each separate call cost 0.02 ms more, fixed 0.3 ms
-    calibration = Calibration.fit(lut[:5], count[:5], measured[:5])
+    calibration = Calibration.fit(lut[:12], count[:12], measured[:12])
     assert (calibration.lut_slope, calibration.per_block, calibration.intercept) == pytest.approx((0.9, -0.02, 0.3), abs=1e-9)
-    assert errors(measured[5:], calibration.predict(lut[5:], count[5:]))["within_10"] == 100.0
+    assert errors(measured[12:], calibration.predict(lut[12:], count[12:]))["within_10"] == 100.0
+    few = Calibration.fit(lut[:5], count[:5], measured[:5])  # a handful: the scale alone
+    assert (few.per_block, few.intercept) == (0.0, 0.0) and few.lut_slope == pytest.approx(np.median(measured[:5] / lut[:5]))
+    assert errors(measured[5:], few.predict(lut[5:], count[5:]))["mape"] < errors(measured[5:], lut[5:])["mape"]
     with pytest.raises(SurrogateError, match="at least 3"):
         Calibration.fit(lut[:2], count[:2], measured[:2])
 

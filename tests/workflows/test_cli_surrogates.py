@@ -67,6 +67,8 @@ def test_fit_then_query_writes_mean_and_std_for_every_target(store, tmp_path, ca
     assert (tmp_path / "fit" / "predicted_vs_measured.png").read_bytes().startswith(b"\x89PNG")
     metrics = pd.read_csv(tmp_path / "fit" / "metrics.csv")
     assert list(metrics["target"]) == ["val_top1", "latency_vck190"] and (metrics["kendall_tau"] > 0.6).all()
+    assert (metrics["interval_level"] == 0.95).all() and metrics["test_coverage"].between(0.85, 1).all()
+    assert set(metrics["noise_source"]) <= {"repeats", "none", "measurement std"}
 
     assert main(["space", "sample", "--n", "7", "--seed", "5"]) == 0
     (tmp_path / "q.jsonl").write_text(capsys.readouterr().out)
@@ -75,6 +77,7 @@ def test_fit_then_query_writes_mean_and_std_for_every_target(store, tmp_path, ca
         assert main(["query", "--surrogates", str(tmp_path / "fit"), "--input", str(tmp_path / "q.jsonl"), "--output", str(output)]) == 0
         frame = pd.read_csv(output) if suffix == "csv" else pd.read_parquet(output)
         assert len(frame) == 7 and {"arch_id", "block0_e", "val_top1_mean", "val_top1_std", "latency_vck190_mean", "latency_vck190_std"} <= set(frame.columns)
+        assert (frame["latency_vck190_lo"] < frame["latency_vck190_mean"]).all() and (frame["latency_vck190_mean"] < frame["latency_vck190_hi"]).all()
     assert main(["query", "--surrogates", str(tmp_path / "fit"), "--input", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "q.xlsx")]) == 2
 
 
@@ -91,6 +94,7 @@ def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_pat
     assert manifest["counts"]["archs"]["rows"] == 592 and manifest["counts"]["train"]["statuses"] == {"ok": 600}
     assert set(manifest["files"]) == set(files) - {"manifest.json"}
     assert not any(f.endswith((".pkl", ".pickle")) for f in files)
+    assert manifest["intervals"] == {"method": "cross-conformal", "level": 0.95, "folds": 5}
 
     assert main(["verify", str(first)]) == 0
     assert main(["release", "--store", str(store), "--name", "anb-dev", "--version", "1.0", "--out", str(tmp_path / "a"), *FIT]) == 2  # never overwritten
