@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizers.encoding import cardinalities, from_architectures, random_genotypes, to_values
+from optimizers.encoding import from_architectures, random_genotypes, to_architecture, to_values
+from search_space import Architecture
 from search_space.errors import InputError
 from surrogate.features import features_of_choices
 
@@ -72,8 +73,6 @@ class TableBenchmark:
     """A store's measured architectures as a tabular benchmark: their recorded values, nothing predicted."""
 
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
-        from search_space import Architecture
-
         frame = frame.reset_index(drop=True)
         self.genotypes = from_architectures([Architecture.from_compact(c) for c in frame["compact"]])
         self.values = {c: frame[c].to_numpy(dtype=float) for c in columns}
@@ -122,6 +121,7 @@ class Problem:
         self.oracle, self.objectives, self.constraints, self.budget = oracle, objectives, constraints, budget
         self.signs = np.array([direction(o) for o in objectives], dtype=float)
         self._records: list[dict] = []
+        self.last_violation = np.zeros(0)  # of the last evaluated genotypes (NSGA-II ranks infeasible ones by it)
         self._targets = list(dict.fromkeys([*objectives, *(c.target for c in constraints)]))
 
     @property
@@ -162,14 +162,9 @@ class Problem:
 
     def records(self) -> pd.DataFrame:
         """Every query in order: step, architecture (compact and id), each target's mean and std, feasibility."""
-        from optimizers.encoding import to_architecture
-
         rows = []
         for record in self._records:
             architecture = to_architecture(record["genotype"])
             rows.append({"step": record["step"], "compact": architecture.compact(), "arch_id": architecture.arch_id,
                          **{k: v for k, v in record.items() if k not in ("step", "genotype")}})
         return pd.DataFrame(rows)
-
-    def genotypes(self) -> np.ndarray:
-        return np.array([r["genotype"] for r in self._records]).reshape(-1, len(cardinalities()))

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optimizers import get_algorithm
+from optimizers import ALGORITHMS, get_algorithm
 from optimizers.pareto import hypervolume, non_dominated
-from optimizers.problem import BudgetExhausted, Constraint, Problem, SearchError, fitness
+from optimizers.problem import BudgetExhausted, Constraint, Problem, SearchError, direction, fitness
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,9 @@ class SearchSpec:
     def check(self) -> None:
         module = get_algorithm(self.algorithm)
         if len(self.objectives) > 1 and not module.MULTI_OBJECTIVE:
-            multi = ", ".join(name for name, m in _algorithms().items() if m.MULTI_OBJECTIVE)
+            multi = ", ".join(name for name, m in ALGORITHMS.items() if m.MULTI_OBJECTIVE)
             raise SearchError(f"--algorithm {self.algorithm} is uni-objective; with {len(self.objectives)} objectives use {multi}, "
                               f"or keep one objective and bound the others with --constraint")
-
-
-def _algorithms():
-    from optimizers import ALGORITHMS
-
-    return ALGORITHMS
 
 
 @dataclass
@@ -45,14 +39,13 @@ class SearchResult:
     seconds: float
 
     def scores(self) -> np.ndarray:
-        return np.column_stack([self.records[f"{o}_mean"].to_numpy() * (-1 if o.startswith("latency_") else 1) for o in self.spec.objectives])
+        return np.column_stack([self.records[f"{o}_mean"].to_numpy() * direction(o) for o in self.spec.objectives])
 
     def best_so_far(self) -> np.ndarray:
         """Uni-objective: the best feasible objective value after each query (NaN before the first feasible one)."""
         value = fitness(self.scores(), self.records["feasible"].to_numpy())
         best = np.maximum.accumulate(value)
-        sign = -1 if self.spec.objectives[0].startswith("latency_") else 1
-        return np.where(np.isfinite(best), best * sign, np.nan)
+        return np.where(np.isfinite(best), best * direction(self.spec.objectives[0]), np.nan)
 
     def front(self) -> pd.DataFrame:
         """The feasible queries no other feasible query dominates, each architecture once."""
@@ -91,7 +84,7 @@ def signed_reference(objectives: tuple[str, ...], reference: dict[str, float]) -
     missing = [o for o in objectives if o not in reference]
     if missing:
         raise SearchError(f"the hypervolume needs a reference point for {', '.join(missing)}; give --reference {missing[0]}=VALUE")
-    return np.array([reference[o] * (-1 if o.startswith("latency_") else 1) for o in objectives])
+    return np.array([reference[o] * direction(o) for o in objectives])
 
 
 def summary(result: SearchResult) -> dict:

@@ -49,7 +49,7 @@ class FitSettings:
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     interval_level: float = 0.95
-    calibration_folds: int = 5
+    calibration_folds: int = 10
 
     def __post_init__(self) -> None:
         for name in self.models:

@@ -56,7 +56,7 @@ def block_costs_plot(target: str, table, path: Path) -> None:
             axis.bar([i * 2.5 + offset for i in range(len(part))], part[unit], width=1.0, label=label)
         part = rows[rows["first"]]
         axis.set_xticks([i * 2.5 + 0.5 for i in range(len(part))])
-        axis.set_xticklabels([f"e{e} k{k}{' se' if se else ''}" for e, k, se in zip(part["expansion"], part["kernel"], part["se"])], fontsize=6, rotation=90)
+        axis.set_xticklabels([f"e{int(e)} k{int(k)}{' se' if se else ''}" for e, k, se in zip(part["expansion"], part["kernel"], part["se"])], fontsize=6, rotation=90)
         axis.set_ylabel(f"stage {int(stage)}\n{unit}", fontsize=8)
     axes.flat[0].legend(fontsize=7)
     fixed = table[table["kind"] != "mbconv"][unit].sum()

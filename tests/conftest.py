@@ -83,6 +83,6 @@ def small_fit(reference_frame):
     """Two targets on 1,200 architectures, two models, two members: a few seconds."""
     from surrogate.fit import FitSettings, fit_all
 
-    settings = FitSettings(models=("xgboost", "linear"), members=2)
+    settings = FitSettings(models=("xgboost", "linear"), members=2, calibration_folds=3)
     frame = reference_frame.iloc[:1200].reset_index(drop=True)
     return fit_all(frame, ["val_top1", "throughput_a100"], settings, log=io.StringIO()), settings, frame

@@ -138,7 +138,7 @@ def explain_command(arguments: argparse.Namespace) -> None:
     from surrogate.explain import contributions, contributions_plot, load_explainer
     from workflows.output import replaceable_folder
 
-    benchmark = Benchmark.load(arguments.surrogates)  # a release is verified first
+    Benchmark.load(arguments.surrogates)  # a release is verified before anything of it is read
     folder = Path(arguments.surrogates)
     index_folder = folder / "surrogates" if (folder / "surrogates").is_dir() else folder
     model, explainer, entry = load_explainer(index_folder, arguments.target)
@@ -151,7 +151,6 @@ def explain_command(arguments: argparse.Namespace) -> None:
           .to_string(float_format=lambda v: f"{v:+.4f}"))
     print("\nper stage: range of its term and the share of its variance the choices' interactions carry")
     print(stages.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    del benchmark
     if arguments.output:
         with replaceable_folder(arguments.output, "explain", "--output", protected=[folder]) as out:
             effects.to_csv(out / "contributions.csv", index=False)

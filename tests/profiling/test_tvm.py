@@ -3,7 +3,7 @@ import onnxruntime
 import pytest
 
 from profiling.backends.tvm import TvmBackend, run_model, tune_database
-from profiling.export import INPUT_NAME, ExportSettings, cached_export
+from profiling.export import INPUT_NAME, ExportSettings, cached_block_export, cached_export
 from profiling.protocol import Target
 from search_space import Architecture
 
@@ -25,18 +25,21 @@ def test_untuned_measurement(architecture, onnx_64):
     assert measurement.environment["tuned"] is False
 
 
+@pytest.mark.slow  # ~2 minutes even for one block: meta-schedule's builder and runner pools per task
 def test_tuned_with_a_tiny_budget(tmp_path):
-    """A real meta-schedule tuning run and a measurement with its database. The smallest architecture
-    at 32 px has the fewest distinct tuning tasks (19; the tuner visits each once: ~70 s here)."""
-    small = Architecture.from_compact("-".join(["e1k3l1"] * 7))
-    onnx = cached_export(small, tmp_path / "onnx", ExportSettings(resolution=32))
+    """A real meta-schedule tuning run and a measurement with its database, on one block of the space
+    (a repeated e1k3 layer of the last stage: 3 tuning tasks against 19 for the smallest network)."""
+    from search_space.blocks import Block
+
+    block = Block("mbconv", 6, 1, 3, False, False)
+    onnx = cached_block_export(block, tmp_path / "onnx", ExportSettings(resolution=32))
     target = Target("tvm", "tvm", resolution=32, options={"repeats": 3})
     database = tune_database([onnx], target, tmp_path / "db", max_trials=2)
     records = (database / "database_tuning_record.json").read_text().splitlines()
     assert len(records) >= 1
     tuned = Target("tvm-tuned", "tvm", resolution=32, options={"repeats": 3, "database": str(database)})
     assert TvmBackend().available(tuned)
-    measurement = TvmBackend().measure(small, onnx, tuned)
+    measurement = TvmBackend().measure_onnx(block.key, onnx, tuned)
     assert measurement.status == "ok", measurement.error
     assert measurement.environment["tuned"] is True
 
