@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -62,7 +63,38 @@ def ray_cluster():
         yield address
     finally:
         ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=environment)
+        stop_cluster(address)
+
+
+def stop_cluster(address: str) -> None:
+    """End this cluster's processes only (`ray stop` would end every Ray cluster on the machine, a
+    researcher's running sweep included): those whose command line names its GCS address or port."""
+    import psutil
+
+    port = address.rsplit(":", 1)[1]
+    # Ray may advertise the host's address rather than 127.0.0.1: match the port
+    ours = re.compile(rf"(--gcs[-_]address=\S+:{port}|--gcs_server_port={port})(\s|$)")
+    mine = {}
+    for process in psutil.process_iter(["cmdline"]):
+        if process.pid != os.getpid() and ours.search(" ".join(process.info["cmdline"] or [])):
+            try:  # with the agents and workers the raylets started (their titles name no address)
+                for member in [process, *process.children(recursive=True)]:
+                    mine.setdefault(member.pid, member)
+            except psutil.NoSuchProcess:
+                pass
+    mine.pop(os.getpid(), None)
+    mine = list(mine.values())
+    for process in mine:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(mine, timeout=10)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 # The shared reference records as a wide frame (imported through the real store path), and a small fit.
