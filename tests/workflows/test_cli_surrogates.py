@@ -197,3 +197,20 @@ def test_status_and_compact_report_and_keep_every_record(store, tmp_path, capsys
     after = {table: Store(copy).read(table, ["task_key"]).num_rows for table in ("archs", "train", "profile")}
     assert after == before
     assert all(len(list((copy / table).glob("*.parquet"))) == 1 for table in ("archs", "train", "profile"))
+
+
+def test_search_a_stores_measured_architectures_as_a_tabular_benchmark(store, tmp_path, capsys):
+    assert main(["search", "--store", str(store), "--algorithm", "evolution", "--objective", "val_top1", "--constraint",
+                 "latency_zcu102<=6", "--budget", "40", "--output", str(tmp_path / "s")]) == 0
+    assert "tabular benchmark: " in capsys.readouterr().err
+    records = pd.read_parquet(tmp_path / "s" / "queries.parquet")
+    from pipeline.store import Store
+    from pipeline.views import wide
+
+    frame = wide(Store(store)).set_index("compact")
+    assert set(records["compact"]) <= set(frame.index)  # only measured architectures
+    best = json.loads((tmp_path / "s" / "result.json").read_text())["best"]
+    assert best["val_top1_mean"] == frame.loc[best["compact"], "val_top1"] and frame.loc[best["compact"], "latency_zcu102"] <= 6
+    assert main(["search", "--store", str(store), "--algorithm", "random", "--objective", "random_weight_top1", "--budget", "5",
+                 "--output", str(tmp_path / "r")]) == 2
+    assert "random_weight_top1" in capsys.readouterr().err and not (tmp_path / "r").exists()
