@@ -21,11 +21,8 @@ def run(problem: Problem, rng: np.random.Generator) -> None:
     scores, feasible = problem.evaluate(genotypes)
     values = fitness(scores, feasible)
     current, current_value = genotypes[int(np.argmax(values))], float(values.max())
-    finite = scores[:, 0]
-    start_temperature = max(float(np.std(finite)), 1e-9)  # the scale of differences between random architectures
-    steps = max(problem.remaining, 1)
-    cooling = FINAL_TEMPERATURE_RATIO ** (1 / steps)
-    temperature = start_temperature
+    temperature = max(float(np.std(scores[:, 0])), 1e-9)  # to start, the spread of objectives between random architectures
+    cooling = FINAL_TEMPERATURE_RATIO ** (1 / max(problem.remaining, 1))
     while problem.remaining > 0:
         neighbour = problem.project(mutate(rng, current, changes=1 + int(rng.random() < 0.3))[None, :])
         scores, feasible = problem.evaluate(neighbour)
