@@ -25,17 +25,22 @@ RECORDS = SHARED / "data" / "anb" / "anb_dataset_dev.tar.gz"
 HPARAMS = SHARED / "data" / "anb" / "reference_xgb_hparams.json"
 
 
-def reference_frame():
-    """The shared records through the real path: import into a store, read the wide view."""
+def reference_records():
+    """The shared records through the real path: import into a store; its wide view and its repeats
+    (the 8 architectures trained twice, as `pipeline.views.repeat_pairs` reads them)."""
     from pipeline.anb_format import iter_anb_records, rows_from_records
     from pipeline.store import Store
-    from pipeline.views import wide
+    from pipeline.views import repeat_pairs, wide
 
     with tempfile.TemporaryDirectory() as folder:
         store = Store(folder)
         for table, rows in rows_from_records(iter_anb_records(RECORDS), "benchmark").items():
             store.write(table, rows)
-        return wide(store)
+        return wide(store), repeat_pairs(store)
+
+
+def reference_frame():
+    return reference_records()[0]
 
 
 def reference_encoding(frame) -> np.ndarray:
@@ -69,7 +74,7 @@ def main() -> None:
     from surrogate.metrics import evaluate
     from surrogate.noise import noise_ceiling
 
-    frame = reference_frame()
+    frame, pairs = reference_records()
     settings = FitSettings()
     before = FitSettings(models=("xgboost", "lightgbm", "linear"))  # the default before the structured model joined
     split = split_of(frame["arch_id"], settings)
@@ -78,7 +83,6 @@ def main() -> None:
     ours = {fit.target: fit for fit in fit_all(frame, list(REFERENCE_TARGETS), settings, log=io.StringIO())}
     our_seconds = time.perf_counter() - started
     previous = {fit.target: fit for fit in fit_all(frame, list(REFERENCE_TARGETS), before, log=io.StringIO())}
-    pairs = repeats(frame)
     print(f"{len(frame)} architectures; test split {int((split == 'test').sum())}; ours fitted in {our_seconds:.0f} s "
           f"(with {settings.calibration_folds}-fold calibration); intervals at {settings.interval_level:.0%}")
     print(f"| target | reference tau | previous default tau | ours tau | ours model | {settings.interval_level:.0%} coverage | noise ceiling |")
@@ -96,19 +100,6 @@ def main() -> None:
         print(f"| {target} | {reference['kendall_tau']:.4f} | {previous[target].test['kendall_tau']:.4f} ({previous[target].model}) | "
               f"**{fit.test['kendall_tau']:.4f}** | {fit.model}/{fit.transform} | {fit.coverage:.1%} | {ceiling_text} |")
     print(f"ours ranks better than the reference on {wins} of {len(REFERENCE_TARGETS)} targets; at least as well as the previous default on {not_worse}")
-
-
-def repeats(frame):
-    """The shared records' repeated trainings (8 architectures trained twice), as `pipeline.views.repeat_pairs` reads them."""
-    from pipeline.anb_format import iter_anb_records, rows_from_records
-    from pipeline.store import Store
-    from pipeline.views import repeat_pairs
-
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(folder)
-        for table, rows in rows_from_records(iter_anb_records(RECORDS), "benchmark").items():
-            store.write(table, rows)
-        return repeat_pairs(store)
 
 
 if __name__ == "__main__":

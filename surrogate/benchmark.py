@@ -46,13 +46,8 @@ class Benchmark:
 
     def query(self, architectures, targets: list[str] | None = None) -> pd.DataFrame:
         """One row per architecture (a DataFrame of reference keys, `Architecture`s or dicts of reference keys)."""
-        x = features(architectures)
         columns = {}
-        for name in targets or self.target_names:
-            if name not in self.targets:
-                raise saved.SurrogateError(f"target {name!r} is not in {self.source}; it has {', '.join(self.targets)}")
-            target = self.targets[name]
-            mean, std = target.predict(x)
+        for name, (mean, std) in self.predict_features(features(architectures), targets or self.target_names).items():
             columns[f"{name}_mean"], columns[f"{name}_std"] = mean, std
-            columns[f"{name}_lo"], columns[f"{name}_hi"] = target.bounds(mean)
+            columns[f"{name}_lo"], columns[f"{name}_hi"] = self.targets[name].bounds(mean)
         return pd.DataFrame(columns)

@@ -4,16 +4,11 @@ source of every figure; and their numeric features for the cross-device predicto
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from search_space.tomlfile import read_toml
 from surrogate.models.base import SurrogateError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEVICES_FILE = Path(__file__).with_name("devices.toml")
 FAMILIES = ("gpu", "tpu", "fpga-dpu", "cpu")
@@ -65,12 +60,7 @@ def _device(name: str, values: object, where: str) -> Device:
 def load_devices(path: str | Path | None = None) -> dict[str, Device]:
     """The descriptors in `path` (default: the reference's devices), by name."""
     path = Path(path) if path else DEVICES_FILE
-    try:
-        values = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise SurrogateError(f"cannot read the device descriptors {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SurrogateError(f"{path}: not valid TOML: {error}") from None
+    values = read_toml(path, SurrogateError, f"device descriptors {path}")
     table = values.get("devices")
     if not isinstance(table, dict) or not table:
         raise SurrogateError(f"{path}: no [devices.<name>] tables")

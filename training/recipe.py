@@ -290,15 +290,10 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     text = str(name_or_path)
     if not text.endswith(".toml"):
         return get_recipe(text)
-    import tomllib
+    from search_space.tomlfile import read_toml
 
     path = Path(text)
-    try:
-        values = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise RecipeError(f"recipe file {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise RecipeError(f"recipe file {path}: not valid TOML: {error}") from None
+    values = read_toml(path, RecipeError, f"recipe file {path}")
     fields = values.get("recipe")
     if not isinstance(fields, dict):
         raise RecipeError(f"recipe file {path}: no [recipe] table")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from pipeline.sweep import ConfigError, Sweep
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from search_space.tomlfile import read_toml
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 
@@ -25,10 +20,7 @@ def _read(name_or_path: str | Path) -> tuple[dict, Path]:
         path = PRESETS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise ConfigError(f"config {name_or_path!r} is neither a file nor a preset; presets are {', '.join(presets())}")
-    try:
-        return tomllib.loads(path.read_text()), path
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return read_toml(path, ConfigError, str(path)), path
 
 
 def load_sweep(name_or_path: str | Path) -> Sweep:
