@@ -49,18 +49,34 @@ def _count_index() -> tuple[np.ndarray, int, int]:
     return index, keys["stem"], keys["head"]
 
 
-def block_counts(x: np.ndarray) -> np.ndarray:
-    """(n, blocks) how many times each block occurs, from the feature matrix's choice columns."""
+def block_layers(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per architecture and stage (each (n, stages)): the column of the stage's first block, the column of
+    its repeated block, and how many times that one repeats (layers - 1); from the feature matrix's
+    choice columns."""
     choices = np.asarray(x[:, : len(CHOICE_COLUMNS)], dtype=np.int64)
     e, k, l, se = (choices[:, i::4] for i in range(4))
-    index, stem, head = _count_index()
-    counts = np.zeros((len(choices), len(block_keys())))
-    rows = np.arange(len(choices))
+    index, _, _ = _count_index()
+    stage = np.arange(ANB.num_stages)[None, :]
+    return index[stage, e, k, se, 1], index[stage, e, k, se, 0], l - 1
+
+
+def block_counts(x: np.ndarray) -> np.ndarray:
+    """(n, blocks) how many times each block occurs: the design matrix of the per-block costs."""
+    first, repeat, repeats = block_layers(x)
+    _, stem, head = _count_index()
+    counts = np.zeros((len(x), len(block_keys())))
     counts[:, stem] = counts[:, head] = 1
-    for stage in range(ANB.num_stages):
-        np.add.at(counts, (rows, index[stage, e[:, stage], k[:, stage], se[:, stage], 1]), 1)
-        np.add.at(counts, (rows, index[stage, e[:, stage], k[:, stage], se[:, stage], 0]), l[:, stage] - 1)
+    rows = np.arange(len(x))[:, None]
+    counts[rows, first] += 1  # a stage's blocks are its own: no cell is hit twice by one assignment
+    counts[rows, repeat] += repeats
     return counts
+
+
+def summed_cost(layers: tuple[np.ndarray, np.ndarray, np.ndarray], costs: np.ndarray) -> np.ndarray:
+    """Each architecture's summed per-block cost (`costs` per block column), from `block_layers`."""
+    first, repeat, repeats = layers
+    _, stem, head = _count_index()
+    return costs[stem] + costs[head] + (costs[first] + repeats * costs[repeat]).sum(axis=1)
 
 
 @lru_cache(maxsize=1)
@@ -84,15 +100,12 @@ def block_physics() -> np.ndarray:
     return np.array(rows, dtype=float)
 
 
-@lru_cache(maxsize=1)
-def _block_stages() -> np.ndarray:
-    return np.array([-1 if block.stage is None else block.stage for block in all_blocks()])
-
-
-def stage_physics(counts: np.ndarray) -> np.ndarray:
-    """(n, stages x PHYSICS) what each stage computes and moves: the analytic per-block costs summed per stage."""
-    stages, physics = _block_stages(), block_physics()
-    return np.hstack([counts[:, stages == stage] @ physics[stages == stage] for stage in range(ANB.num_stages)])
+def stage_physics(layers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """(n, stages x PHYSICS) what each stage computes and moves: the analytic per-block costs summed per
+    stage, from `block_layers` (integers: exact in any order)."""
+    first, repeat, repeats = layers
+    physics = block_physics()
+    return (physics[first] + repeats[:, :, None] * physics[repeat]).reshape(len(first), -1)
 
 
 def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None) -> np.ndarray:

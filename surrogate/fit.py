@@ -96,8 +96,17 @@ class TargetFit:
 
 
 def ensemble_predict(members: list[Model], transform: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    predictions = np.stack([inverse(transform, member.predict(x)) for member in members])
+    predictions = np.stack([inverse(transform, p) for p in predict_members(members, x)])
     return predictions.mean(axis=0), predictions.std(axis=0)
+
+
+def predict_members(members: list[Model], x: np.ndarray) -> list[np.ndarray]:
+    """Each member's prediction; members of one model class that can share their work on the rows
+    (`predict_members` of the class: transposed features, block sums) do it once."""
+    kind = type(members[0])
+    if hasattr(kind, "predict_members") and all(type(member) is kind for member in members):
+        return kind.predict_members(members, x)
+    return [member.predict(x) for member in members]
 
 
 def interval_bounds(mean: np.ndarray, transform: str, interval: dict | None) -> tuple[np.ndarray, np.ndarray]:

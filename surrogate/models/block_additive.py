@@ -11,11 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from surrogate.additive import UNITS, block_counts, block_keys, relative_nnls, stage_physics, to_time
+from surrogate.additive import UNITS, block_counts, block_keys, block_layers, relative_nnls, stage_physics, summed_cost, to_time
 from surrogate.models.base import SurrogateError
+from surrogate import trees
 from surrogate.models.lightgbm import EARLY_STOPPING, PARAMETERS, ROUNDS, predict_trees
 
 RIDGE = 1e-4  # on scale-free columns: keeps rarely seen blocks near zero instead of wild
+# the residual is small and smooth: twice LightGBM's default rate reaches the same test tau on the shared
+# records with about half the trees, and queries cost in proportion to trees (benchmarks/query_speed.py)
+RESIDUAL_PARAMETERS = {**PARAMETERS, "learning_rate": 0.1}
 
 
 class BlockAdditiveModel:
@@ -28,43 +32,54 @@ class BlockAdditiveModel:
         if unit not in UNITS:
             raise SurrogateError(f"unit={unit!r} is not allowed; choices are {', '.join(UNITS)}")
         self.costs, self.unit, self.log, self.residual, self.booster = costs, unit, log, residual, booster
-        self._forest = None  # the residual trees as arrays, for a few rows at a time (surrogate.trees)
+        self._forest = None  # the compiled residual trees (surrogate.trees), built on the first prediction
 
     def _time_of(self, y: np.ndarray) -> np.ndarray:
         return to_time(self.unit, np.exp(y) if self.log else y)
 
     @staticmethod
-    def _residual_features(x: np.ndarray, counts: np.ndarray, summed: np.ndarray) -> np.ndarray:
-        return np.column_stack([x, stage_physics(counts), np.log(summed)])
+    def _residual_features(x: np.ndarray, physics: np.ndarray, summed: np.ndarray) -> np.ndarray:
+        return np.column_stack([x, physics, np.log(summed)])
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
-        counts, time = block_counts(x), self._time_of(y)
-        self.costs = relative_nnls(counts, time, penalty=RIDGE)
+        time = self._time_of(y)
+        self.costs = relative_nnls(block_counts(x), time, penalty=RIDGE)
         self.booster, self._forest = None, None
         if not self.residual:
             return
         import lightgbm
 
-        counts_val = block_counts(x_val)
-        summed, summed_val = self._summed(counts), self._summed(counts_val)
-        train = lightgbm.Dataset(self._residual_features(x, counts, summed), label=np.log(time / summed), params={"verbose": -1})
-        validation = lightgbm.Dataset(self._residual_features(x_val, counts_val, summed_val), label=np.log(self._time_of(y_val) / summed_val), reference=train)
-        self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
+        layers, layers_val = block_layers(x), block_layers(x_val)
+        summed, summed_val = self._summed(layers), self._summed(layers_val)
+        train = lightgbm.Dataset(self._residual_features(x, stage_physics(layers), summed), label=np.log(time / summed), params={"verbose": -1})
+        validation = lightgbm.Dataset(self._residual_features(x_val, stage_physics(layers_val), summed_val), label=np.log(self._time_of(y_val) / summed_val), reference=train)
+        self.booster = lightgbm.train({**RESIDUAL_PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
 
-    def _summed(self, counts: np.ndarray) -> np.ndarray:
-        return np.maximum(counts @ self.costs, 1e-12)
-
-    def time(self, x: np.ndarray) -> np.ndarray:
-        counts = block_counts(x)
-        summed = self._summed(counts)
-        if self.booster is None:
-            return summed
-        correction = predict_trees(self, self.booster, self._residual_features(x, counts, summed))
-        return summed * np.exp(correction)
+    def _summed(self, layers: tuple) -> np.ndarray:
+        return np.maximum(summed_cost(layers, self.costs), 1e-12)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        value = to_time(self.unit, self.time(x))
-        return np.log(value) if self.log else value
+        return self.predict_members([self], x)[0]
+
+    @staticmethod
+    def predict_members(members: list["BlockAdditiveModel"], x: np.ndarray) -> list[np.ndarray]:
+        """Members fitted on the same rows share their block costs (the fit is deterministic; only the
+        residual trees differ by seed), so the blocks, the sum and the trees' features are made once."""
+        layers, physics, shared = block_layers(x), None, {}
+        predictions = []
+        for member in members:
+            key = (member.costs.tobytes(), member.booster is None)
+            if key not in shared:
+                summed = member._summed(layers)
+                if member.booster is not None and physics is None:
+                    physics = stage_physics(layers)
+                columns = None if member.booster is None else trees.Columns(member._residual_features(x, physics, summed))
+                shared[key] = (summed, columns)
+            summed, columns = shared[key]
+            time = summed if member.booster is None else summed * np.exp(predict_trees(member, member.booster, columns))
+            value = to_time(member.unit, time)
+            predictions.append(np.log(value) if member.log else value)
+        return predictions
 
     def block_table(self) -> dict[str, float]:
         """Each block's learned cost in the target's time unit: seconds per image for a throughput, ms for a latency."""

@@ -27,14 +27,12 @@ PARAMETERS = {
 ROUNDS, EARLY_STOPPING = 20000, 200
 
 
-def predict_trees(owner, booster, x: np.ndarray) -> np.ndarray:
-    """The booster's prediction (at its best iteration): by LightGBM for a batch, by the flat trees
-    (`owner._forest`, built once) for a few rows."""
-    if len(x) <= trees.SMALL_BATCH:
-        if owner._forest is None:
-            owner._forest = trees.from_lightgbm(booster, booster.best_iteration or None)
-        return owner._forest.predict(x)
-    return booster.predict(x, num_iteration=booster.best_iteration or None, num_threads=THREADS)
+def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
+    """The booster's prediction at its best iteration, by the compiled trees (`surrogate.trees`)."""
+    forest = trees.compiled(owner, lambda: trees.from_lightgbm(booster, booster.best_iteration or None))
+    if forest is not None:
+        return forest.predict(x)
+    return booster.predict(trees.as_array(x), num_iteration=booster.best_iteration or None, num_threads=THREADS)
 
 
 class LightGbmModel:
@@ -42,7 +40,7 @@ class LightGbmModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
-        self._forest = None  # the trees as arrays, for a few rows at a time (surrogate.trees)
+        self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
         import lightgbm
@@ -52,8 +50,13 @@ class LightGbmModel:
         self._forest = None
         self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         return predict_trees(self, self.booster, x)
+
+    @staticmethod
+    def predict_members(members: list["LightGbmModel"], x: np.ndarray) -> list[np.ndarray]:
+        columns = trees.Columns(x)
+        return [member.predict(columns) for member in members]
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".txt")

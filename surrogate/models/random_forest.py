@@ -29,7 +29,7 @@ class RandomForestModel(XgboostModel):
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
         import xgboost
 
-        self.booster = xgboost.train({**PARAMETERS, "seed": seed}, xgboost.DMatrix(x, label=y), 1)
+        self.booster, self._forest = xgboost.train({**PARAMETERS, "seed": seed}, xgboost.DMatrix(x, label=y), 1), None
 
     @classmethod
     def load(cls, path: Path) -> "RandomForestModel":

@@ -32,7 +32,7 @@ class XgboostModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
-        self._forest = None  # the trees as arrays, for a few rows at a time (surrogate.trees)
+        self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
         import xgboost
@@ -41,14 +41,18 @@ class XgboostModel:
         booster = xgboost.train({**PARAMETERS, "seed": seed}, train, ROUNDS, evals=[(validation, "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
         self.booster, self._forest = booster[: booster.best_iteration + 1], None
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         import xgboost
 
-        if len(x) <= trees.SMALL_BATCH:
-            if self._forest is None:
-                self._forest = trees.from_xgboost(self.booster)
-            return self._forest.predict(x)
-        return self.booster.predict(xgboost.DMatrix(x))
+        forest = trees.compiled(self, lambda: trees.from_xgboost(self.booster))
+        if forest is not None:
+            return forest.predict(x)
+        return self.booster.predict(xgboost.DMatrix(trees.as_array(x)))
+
+    @staticmethod
+    def predict_members(members: list["XgboostModel"], x: np.ndarray) -> list[np.ndarray]:
+        columns = trees.Columns(x)
+        return [member.predict(columns) for member in members]
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".ubj")
