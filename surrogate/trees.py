@@ -7,7 +7,8 @@ no branches, no gathers, so the kernel runs over rows in SIMD lanes, tree after 
 of rows on every core. One row at a time (what evolution and annealing ask) walks the three levels
 instead. Each library's rule is kept exactly: XGBoost compares float32 features `x < threshold` and
 adds tree by tree onto its base score in float32; LightGBM compares doubles `x <= threshold` and adds
-in double. Ensembles with deeper trees (random_forest) are not compiled: their library answers.
+in double. Features are never missing (NaN), so the libraries' default directions never arise.
+Ensembles with deeper trees (random_forest) are not compiled: their library answers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 DEPTH = 3
-INTERNAL, LEAVES = 2**DEPTH - 1, 2**DEPTH
+INTERNAL = 2**DEPTH - 1
 BLOCK = 1024  # rows a thread takes at a time, laid out together: the block's features stay in L2
 SERIAL_ROWS = 64  # up to here one thread walks the levels: starting the threads costs more than it saves
 
