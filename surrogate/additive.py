@@ -105,7 +105,7 @@ def stage_physics(layers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarr
     stage, from `block_layers` (integers: exact in any order)."""
     first, repeat, repeats = layers
     physics = block_physics()
-    return (physics[first] + repeats[:, :, None] * physics[repeat]).reshape(len(first), -1)
+    return (physics[first] + repeats[:, :, None] * physics[repeat]).reshape(len(first), first.shape[1] * physics.shape[1])
 
 
 def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None) -> np.ndarray:

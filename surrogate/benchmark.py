@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from surrogate import saved
 from surrogate.features import features
 from surrogate.manifest import MANIFEST, verify_or_raise
+
+
+CHUNK = 16_384  # rows answered at a time: temporaries of ~50 MB that stay warm in cache (measured fastest of 16k-64k)
 
 
 class Benchmark:
@@ -42,7 +46,11 @@ class Benchmark:
         for name in targets:
             if name not in self.targets:
                 raise saved.SurrogateError(f"target {name!r} is not in {self.source}; it has {', '.join(self.targets)}")
-        return {name: self.targets[name].predict(x) for name in targets}
+        answers = {name: [] for name in targets}
+        for start in range(0, max(len(x), 1), CHUNK):  # bounded temporaries, however many rows
+            for name in targets:
+                answers[name].append(self.targets[name].predict(x[start : start + CHUNK]))
+        return {name: (np.concatenate([mean for mean, _ in parts]), np.concatenate([std for _, std in parts])) for name, parts in answers.items()}
 
     def query(self, architectures, targets: list[str] | None = None) -> pd.DataFrame:
         """One row per architecture (a DataFrame of reference keys, `Architecture`s or dicts of reference keys)."""

@@ -40,7 +40,7 @@ class Columns:
             blocks = -(-rows // width)
             padded = np.zeros((blocks * width, self.x.shape[1]), dtype=np.float32 if float32 else np.float64)
             padded[:rows] = self.x
-            self._typed[float32] = np.ascontiguousarray(padded.reshape(blocks, width, -1).transpose(0, 2, 1))
+            self._typed[float32] = np.ascontiguousarray(padded.reshape(blocks, width, self.x.shape[1]).transpose(0, 2, 1))
         return self._typed[float32]
 
 

@@ -102,3 +102,21 @@ def test_members_that_share_their_work_answer_as_each_alone(data):
     together = predict_members(members, x[600:])
     assert all(np.array_equal(t, member.predict(x[600:])) for t, member in zip(together, members))
     assert not np.array_equal(together[0], together[1])  # the seeds differ in their residual trees
+
+
+def test_a_benchmark_answers_in_chunks_as_in_one_go_and_no_rows_with_no_rows(small_fit, tmp_path, monkeypatch):
+    from search_space import sample
+    from surrogate import benchmark as benchmark_module, saved
+    from surrogate.benchmark import Benchmark
+
+    fits, settings, _ = small_fit
+    saved.save(fits, tmp_path, settings)
+    benchmark = Benchmark.load(tmp_path)
+    x = features(sample(150, 5))
+    whole = benchmark.predict_features(x, benchmark.target_names)
+    monkeypatch.setattr(benchmark_module, "CHUNK", 7)  # 22 chunks, the last one short; some below SERIAL_ROWS
+    chunked = benchmark.predict_features(x, benchmark.target_names)
+    for name in benchmark.target_names:
+        assert np.array_equal(whole[name][0], chunked[name][0]) and np.array_equal(whole[name][1], chunked[name][1])
+    empty = benchmark.query(sample(0, 1))
+    assert len(empty) == 0 and list(empty.columns) == list(benchmark.query(sample(1, 1)).columns)
