@@ -45,9 +45,6 @@ class Constraint:
             raise SearchError(f"--constraint {text!r} is malformed; write TARGET<=NUMBER or TARGET>=NUMBER, e.g. latency_zcu102<=5")
         return cls(match.group(1), match.group(2), float(match.group(3)))
 
-    def satisfied(self, values: np.ndarray) -> np.ndarray:
-        return values <= self.bound if self.operator == "<=" else values >= self.bound
-
     def __str__(self) -> str:
         return f"{self.target}{self.operator}{self.bound:g}"
 

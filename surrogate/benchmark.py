@@ -19,6 +19,16 @@ from surrogate.manifest import MANIFEST, verify_or_raise
 CHUNK = 16_384  # rows answered at a time: temporaries of ~50 MB that stay warm in cache (measured fastest of 16k-64k)
 
 
+def surrogates_folder(folder: str | Path, digest: str | None = None) -> Path:
+    """Where a folder's fitted surrogates are: a release's `surrogates/` (its manifest verified first,
+    against `digest` too when given) or an `accelbench fit` output itself."""
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file() or digest is not None:
+        verify_or_raise(folder, digest)
+        return folder / "surrogates"
+    return folder
+
+
 class Benchmark:
     def __init__(self, targets: dict[str, saved.LoadedTarget], source: Path) -> None:
         self.targets = targets
@@ -27,11 +37,7 @@ class Benchmark:
     @classmethod
     def load(cls, folder: str | Path, digest: str | None = None) -> "Benchmark":
         """A release (verified first, against `digest` too when given) or a `fit` output folder."""
-        folder = Path(folder)
-        if (folder / MANIFEST).is_file() or digest is not None:
-            verify_or_raise(folder, digest)
-            return cls(saved.load(folder / "surrogates"), folder)
-        return cls(saved.load(folder), folder)
+        return cls(saved.load(surrogates_folder(folder, digest)), Path(folder))
 
     @property
     def target_names(self) -> list[str]:

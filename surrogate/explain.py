@@ -18,13 +18,10 @@ import numpy as np
 import pandas as pd
 
 from search_space import ANB
-from surrogate.features import features_of_choices
+from surrogate.features import FIELDS, features_of_choices
 from surrogate.models import SurrogateError
 from surrogate.models.linear import LinearModel
 from surrogate.saved import INDEX
-
-FIELDS = ("e", "k", "l", "se")
-
 
 def load_explainer(folder: Path, target: str) -> tuple[LinearModel, dict, dict]:
     """(model, its entry: transform and test metrics, the chosen surrogate's entry) from a fit output's index."""

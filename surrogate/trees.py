@@ -122,6 +122,12 @@ def compiled(owner, build) -> Forest | None:
     return owner._forest or None
 
 
+def predict_sharing_columns(members: list, x: np.ndarray) -> list[np.ndarray]:
+    """Each member's prediction, the rows prepared for the kernel once for all of them."""
+    columns = Columns(x)
+    return [member.predict(columns) for member in members]
+
+
 def as_array(x: np.ndarray | Columns) -> np.ndarray:
     return x.x if isinstance(x, Columns) else x
 

@@ -134,14 +134,12 @@ def markdown(table) -> str:
 
 
 def explain_command(arguments: argparse.Namespace) -> None:
-    from surrogate.benchmark import Benchmark
+    from surrogate.benchmark import surrogates_folder
     from surrogate.explain import contributions, contributions_plot, load_explainer
     from workflows.output import replaceable_folder
 
-    Benchmark.load(arguments.surrogates)  # a release is verified before anything of it is read
     folder = Path(arguments.surrogates)
-    index_folder = folder / "surrogates" if (folder / "surrogates").is_dir() else folder
-    model, explainer, entry = load_explainer(index_folder, arguments.target)
+    model, explainer, entry = load_explainer(surrogates_folder(folder), arguments.target)  # a release is verified first
     effects, stages = contributions(model)
     unit = f"log {arguments.target}" if explainer["transform"] == "log" else arguments.target
     print(f"{arguments.target}: the linear model ranks the test split with Kendall tau {explainer['test']['kendall_tau']:.4f}; "

@@ -9,6 +9,7 @@ from typing import TextIO
 from surrogate import saved
 from surrogate.models import SurrogateError
 from surrogate.fit import FitSettings, TargetFit, fit_all
+from surrogate.additive import unit_of
 from surrogate.models.block_additive import BlockAdditiveModel
 from surrogate.plots import block_costs_plot, predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
@@ -35,11 +36,12 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
     (folder / "metrics.csv").write_text(metrics_csv(fits))
     (folder / "metrics.md").write_text(metrics_markdown(fits))
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")
-    structured = [fit for fit in fits if fit.model == BlockAdditiveModel.name]
-    for fit in structured:
-        block_table(fit).to_csv(folder / f"blocks_{fit.target}.csv", index=False)
-    if structured:
-        block_costs_plot(structured[0].target, block_table(structured[0]), folder / "block_costs.png")
+    tables = {fit.target: block_table(fit) for fit in fits if fit.model == BlockAdditiveModel.name}
+    for target, table in tables.items():
+        table.to_csv(folder / f"blocks_{target}.csv", index=False)
+    if tables:
+        target = next(iter(tables))
+        block_costs_plot(target, tables[target], folder / "block_costs.png")
 
 
 def block_table(fit: TargetFit):
@@ -50,7 +52,7 @@ def block_table(fit: TargetFit):
     from search_space.blocks import all_blocks
 
     costs = np.mean([list(member.block_table().values()) for member in fit.members], axis=0)
-    unit = "ms" if fit.target.startswith("latency_") else "ms_per_image"
+    unit = "ms_per_image" if unit_of(fit.target) == "rate" else "ms"
     factor = 1.0 if unit == "ms" else 1000.0  # a throughput's time is seconds per image
     rows = [{"block": block.key, "kind": block.kind, "stage": block.stage, "expansion": block.expansion, "kernel": block.kernel,
              "se": block.se, "first": block.first, unit: cost * factor} for block, cost in zip(all_blocks(), costs)]
@@ -67,7 +69,6 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
 
     from pipeline.views import result_columns, wide
     from surrogate.additive import PHYSICS
-    from surrogate.models.block_additive import BlockAdditiveModel
     from surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor, select_shots
     from surrogate.devices import device_of, load_devices
     from surrogate.features import features

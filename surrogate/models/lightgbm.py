@@ -53,10 +53,7 @@ class LightGbmModel:
     def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         return predict_trees(self, self.booster, x)
 
-    @staticmethod
-    def predict_members(members: list["LightGbmModel"], x: np.ndarray) -> list[np.ndarray]:
-        columns = trees.Columns(x)
-        return [member.predict(columns) for member in members]
+    predict_members = staticmethod(trees.predict_sharing_columns)
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".txt")

@@ -49,10 +49,7 @@ class XgboostModel:
             return forest.predict(x)
         return self.booster.predict(xgboost.DMatrix(trees.as_array(x)))
 
-    @staticmethod
-    def predict_members(members: list["XgboostModel"], x: np.ndarray) -> list[np.ndarray]:
-        columns = trees.Columns(x)
-        return [member.predict(columns) for member in members]
+    predict_members = staticmethod(trees.predict_sharing_columns)
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".ubj")
