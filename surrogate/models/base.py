@@ -1,6 +1,7 @@
 """The interface every surrogate model implements, one model per file.
 
-`fit` gets a validation split for early stopping; `save` writes the library's own non-pickle format
+`fit` gets a validation split for early stopping and, optionally, a weight per training row (how much
+to trust its measurement: `surrogate.fit.measurement_weights`); `save` writes the library's own non-pickle format
 (JSON, UBJ or text) and returns the file name; `load` reads it back."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class SurrogateError(InputError):
 class Model(Protocol):
     name: str
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None: ...
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 

@@ -42,10 +42,10 @@ class LightGbmModel:
         self.booster = booster
         self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
         import lightgbm
 
-        train = lightgbm.Dataset(x, label=y, params={"verbose": -1})
+        train = lightgbm.Dataset(x, label=y, weight=weight, params={"verbose": -1})
         validation = lightgbm.Dataset(x_val, label=y_val, reference=train)
         self._forest = None
         self.booster = lightgbm.train({**PARAMETERS, "seed": seed}, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])

@@ -37,21 +37,25 @@ class LinearModel:
         self.coefficients = coefficients or {}
         self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
         matrix = design(x)
-        self.means, self.scales = matrix.mean(axis=0), np.where(matrix.std(axis=0) > 0, matrix.std(axis=0), 1.0)
+        weight = np.ones(len(y)) if weight is None else weight / weight.mean()
+        self.means = np.average(matrix, axis=0, weights=weight)
+        spread = np.sqrt(np.average((matrix - self.means) ** 2, axis=0, weights=weight))
+        self.scales = np.where(spread > 0, spread, 1.0)
         standard = (matrix - self.means) / self.scales
+        mean_y = float(np.average(y, weights=weight))
         best = None
         for penalty in PENALTIES:
-            weights = np.linalg.solve(standard.T @ standard + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (y - y.mean()))
-            error = np.mean(((design(x_val) - self.means) / self.scales @ weights + y.mean() - y_val) ** 2)
+            weights = np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
+            error = np.mean(((design(x_val) - self.means) / self.scales @ weights + mean_y - y_val) ** 2)
             if best is None or error < best[0]:
                 best = (error, penalty, weights)
         _, self.penalty, weights = best
         # coefficients in the features' own units, so that each one reads as "per unit of this feature"
         raw = weights / self.scales
         self.coefficients = dict(zip(design_names(), map(float, raw)))
-        self.intercept = float(y.mean() - raw @ self.means)
+        self.intercept = float(mean_y - raw @ self.means)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return design(x) @ np.array([self.coefficients[name] for name in design_names()]) + self.intercept

@@ -34,10 +34,10 @@ class XgboostModel:
         self.booster = booster
         self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
         import xgboost
 
-        train, validation = xgboost.DMatrix(x, label=y), xgboost.DMatrix(x_val, label=y_val)
+        train, validation = xgboost.DMatrix(x, label=y, weight=weight), xgboost.DMatrix(x_val, label=y_val)
         booster = xgboost.train({**PARAMETERS, "seed": seed}, train, ROUNDS, evals=[(validation, "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
         self.booster, self._forest = booster[: booster.best_iteration + 1], None
 
