@@ -102,7 +102,9 @@ def _number(value: Any) -> float | None:
 
 def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[str, list[dict[str, Any]]]:
     """Store rows (`archs`, `train`, `profile`) from reference records. A repeated architecture keeps
-    every training (as seeds 0, 1, ...) and its first measurements; missing values stay missing."""
+    every training (as seeds 0, 1, ...) and every measurement: the later records' measurements under keys
+    of their own and with no time (none is recorded), so the first stays the architecture's value and the
+    others are its repeats (`views.repeat_pairs`, the noise ceiling). Missing values stay missing."""
     from pipeline.records import arch_row, now, row, task_key
     from search_space import Architecture, SpaceError
 
@@ -128,8 +130,6 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
             val_top1=top1, val_top5=_number(metrics.get("val_top5")), top1_convention="best_of_validated", curve=[],
             train_time_s=_number(metrics.get("train_time")), error=None if top1 is not None else f"{record.name}: no val_top1", **provenance,
         ))
-        if repeat:
-            continue
         performance = record.data.get("platform_perf") or {}
         for device in sorted({name.split("_", 1)[1] for name in performance}):
             latency = performance.get(f"latency_{device}") or {}
@@ -141,10 +141,10 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
             }
             ok = any(values[k] is not None for k in ("latency_ms_mean", "throughput_ips"))
             tables["profile"].append(row(
-                "profile", task_key=task_key(arch_id, "profile", f"reference-{device}"), arch_id=arch_id, target=device,
+                "profile", task_key=task_key(arch_id, "profile", f"reference-{device}" + (f"-r{repeat}" if repeat else "")), arch_id=arch_id, target=device,
                 target_id=f"reference-{device}", backend="reference", device=device, reported=reported, status="ok" if ok else "failed",
                 **values, samples_ms=[], environment=json.dumps({"source": REFERENCE_SOURCE, "record": record.name}),
-                error=None if ok else f"{record.name}: no values", **provenance,
+                error=None if ok else f"{record.name}: no values", **{**provenance, "finished_at": None if repeat else when},
             ))
     return tables
 

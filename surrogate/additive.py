@@ -115,14 +115,17 @@ def stage_physics(layers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarr
     return (physics[first] + repeats[:, :, None] * physics[repeat]).reshape(len(first), first.shape[1] * physics.shape[1])
 
 
-def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None) -> np.ndarray:
-    """Non-negative weights minimising the squared *relative* error of design @ w against `time`, with an
-    optional ridge pull (on scale-free columns) towards `prior`."""
+def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None, weight: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative weights minimising the (row-`weight`ed) squared *relative* error of design @ w against
+    `time`, with an optional ridge pull (on scale-free columns) towards `prior`."""
     relative = design / time[:, None]
     scale = relative.mean(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     relative = relative / scale
     target = np.ones(len(time))
+    if weight is not None:
+        root = np.sqrt(weight / weight.mean())
+        relative, target = relative * root[:, None], target * root
     if penalty > 0:
         pull = np.zeros(design.shape[1]) if prior is None else prior * scale
         relative = np.vstack([relative, np.sqrt(penalty) * np.eye(design.shape[1])])

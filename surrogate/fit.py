@@ -30,11 +30,11 @@ from surrogate.additive import unit_of
 from surrogate.features import features
 from surrogate.metrics import evaluate
 from surrogate.models import Model, SurrogateError, get_model
-from surrogate.models.block_additive import BlockAdditiveModel
+from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
 
 TRANSFORMS = ("none", "log")
 MODEL_ERROR = 0.005  # relative: a measurement steadier than this earns no more weight
-DEVICE_ONLY = {BlockAdditiveModel.name}  # models of a time (or rate): not candidates for accuracy
+DEVICE_ONLY = {BlockAdditiveModel.name, BlockQueueModel.name}  # models of a time (or rate): not candidates for accuracy
 
 
 def forward(transform: str, y: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def inverse(transform: str, y: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FitSettings:
-    models: tuple[str, ...] = ("xgboost", "lightgbm", "linear", "block_additive")  # random_forest on request: slower, never chosen on the shared records
+    models: tuple[str, ...] = ("xgboost", "lightgbm", "linear", "block_additive", "block_queue")  # random_forest on request: slower, never chosen on the shared records
     transforms: tuple[str, ...] = TRANSFORMS
     members: int = 5
     seed: int = 0
@@ -143,8 +143,8 @@ def conformal_half_width(scores: np.ndarray, level: float) -> float:
 
 def new_model(model_name: str, target: str, transform: str) -> Model:
     model = get_model(model_name)
-    if model is BlockAdditiveModel:
-        return BlockAdditiveModel(unit=unit_of(target), log=transform == "log")
+    if issubclass(model, BlockAdditiveModel):
+        return model(unit=unit_of(target), log=transform == "log")
     return model()
 
 
@@ -170,7 +170,7 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     transforms = [t for t in settings.transforms if t == "none" or (y[known] > 0).all()]
     models = [m for m in settings.models if m not in DEVICE_ONLY or (target.startswith(("latency_", "throughput_")) and (y[known] > 0).all())]
     if not models:
-        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it (block_additive is for latency_* and throughput_* only)")
+        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it (block_additive and block_queue are for latency_* and throughput_* only)")
     scores: dict[str, float] = {}
     best = None
     for model_name in models:

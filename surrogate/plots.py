@@ -45,7 +45,7 @@ def block_costs_plot(target: str, table, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    unit = table.columns[-1]
+    unit = "ms_per_image" if "ms_per_image" in table.columns else "ms"
     layers = table[table["kind"] == "mbconv"]
     stages = sorted(layers["stage"].dropna().unique())
     figure, axes = plt.subplots(len(stages), 1, figsize=(12, 2.0 * len(stages)), squeeze=False)
@@ -60,7 +60,8 @@ def block_costs_plot(target: str, table, path: Path) -> None:
         axis.set_ylabel(f"stage {int(stage)}\n{unit}", fontsize=8)
     axes.flat[0].legend(fontsize=7)
     fixed = table[table["kind"] != "mbconv"][unit].sum()
-    axes.flat[0].set_title(f"{target}: learned per-block costs (stem + head: {fixed:.4g} {unit})", fontsize=9)
+    launch = f"; host launch costs {table[f'host_{unit}'].min():.3g}-{table[f'host_{unit}'].max():.3g} {unit} per block" if f"host_{unit}" in table.columns else ""
+    axes.flat[0].set_title(f"{target}: learned per-block device costs (stem + head: {fixed:.4g} {unit}{launch})", fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90, metadata={"Software": None})

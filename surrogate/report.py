@@ -5,7 +5,7 @@ from __future__ import annotations
 from surrogate.fit import TargetFit
 from surrogate.metrics import METRICS
 
-COLUMNS = ["target", "model", "transform", *METRICS, "interval_level", "test_coverage", "noise_ceiling_tau", "noise_pairs", "noise_source",
+COLUMNS = ["target", "model", "transform", *METRICS, "interval_level", "test_coverage", "noise_ceiling_tau", "noise_pairs", "noise_source", "noise_repeats_tau",
            "train_rows", "validation_rows", "test_rows"]
 
 
@@ -21,7 +21,9 @@ def _interval(fit: TargetFit) -> list:
 def _ceiling(fit: TargetFit) -> list:
     """Beside each tau, what a repeat of the same training or measurement achieves (surrogate.noise)."""
     ceiling = fit.noise_ceiling
-    return [ceiling["tau"], ceiling["pairs"], ceiling["source"]] if ceiling else [float("nan"), 0, "none"]
+    if not ceiling:
+        return [float("nan"), 0, "none", float("nan")]
+    return [ceiling["tau"], ceiling["pairs"], ceiling["source"], ceiling.get("repeats_tau", float("nan"))]
 
 
 def metrics_csv(fits: list[TargetFit]) -> str:

@@ -60,7 +60,8 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
     (report / "README.md").write_text(
         f"# {name} {version}\n\n{len(frame)} architectures; surrogates for {len(fits)} targets, scored on a held-out test split. "
         f"Intervals: cross-conformal at the level given, with their coverage of the test split; the noise ceiling is the tau "
-        f"between repeats of the same work (or simulated from the recorded measurement spread).\n\n"
+        f"between two simulated repeats of every record, with the spread between the records' repeats of the same work (the tau between "
+        f"those repeats themselves beside it) or else the recorded measurement spread.\n\n"
         f"{metrics_markdown(fits)}\n![predicted vs measured](predicted_vs_measured.png)\n{blocks}"
     )
     manifest = {

@@ -10,7 +10,7 @@ from surrogate import saved
 from surrogate.models import SurrogateError
 from surrogate.fit import FitSettings, TargetFit, fit_all
 from surrogate.additive import unit_of
-from surrogate.models.block_additive import BlockAdditiveModel
+from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
 from surrogate.plots import block_costs_plot, predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
 
@@ -36,7 +36,7 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
     (folder / "metrics.csv").write_text(metrics_csv(fits))
     (folder / "metrics.md").write_text(metrics_markdown(fits))
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")
-    tables = {fit.target: block_table(fit) for fit in fits if fit.model == BlockAdditiveModel.name}
+    tables = {fit.target: block_table(fit) for fit in fits if fit.model in (BlockAdditiveModel.name, BlockQueueModel.name)}
     for target, table in tables.items():
         table.to_csv(folder / f"blocks_{target}.csv", index=False)
     if tables:
@@ -45,17 +45,23 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
 
 
 def block_table(fit: TargetFit):
-    """The structured model's per-block costs, averaged over members, in the shape of a profiled lookup table."""
+    """The structured model's per-block costs, averaged over members, in the shape of a profiled lookup
+    table (its device cost), with the host's cost of launching each block beside it."""
     import numpy as np
     import pandas as pd
 
     from search_space.blocks import all_blocks
 
     costs = np.mean([list(member.block_table().values()) for member in fit.members], axis=0)
+    hosts = [member.host_table() for member in fit.members]
+    host = None if any(h is None for h in hosts) else np.mean([list(h.values()) for h in hosts], axis=0)
     unit = "ms_per_image" if unit_of(fit.target) == "rate" else "ms"
     factor = 1.0 if unit == "ms" else 1000.0  # a throughput's time is seconds per image
     rows = [{"block": block.key, "kind": block.kind, "stage": block.stage, "expansion": block.expansion, "kernel": block.kernel,
              "se": block.se, "first": block.first, unit: cost * factor} for block, cost in zip(all_blocks(), costs)]
+    if host is not None:
+        for row, cost in zip(rows, host):
+            row[f"host_{unit}"] = cost * factor
     return pd.DataFrame(rows)
 
 

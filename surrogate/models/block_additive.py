@@ -3,11 +3,11 @@ non-negative per-block costs, the stem and head carrying the fixed overhead, tim
 by gradient-boosted trees on what the costs miss (the log-ratio of measured to modelled time), from the
 analytic per-stage costs (MACs, activations, squeeze-excite sizes) and the model's own terms.
 
-Each block has a device cost and a host cost (launching it); the time is `additive.queue_time` of the
-two. Fitted: the summed device costs first (`relative_nnls`), then both costs together (`fit_queue`)
-from there. A model without host costs (`host=None`: cross-device transfers, files saved before host
-costs) is the plain sum of its device costs. Saved as one JSON file: every block's costs by name and the
-trees in LightGBM's text format."""
+`block_additive`: the time is the sum of the blocks' costs (`relative_nnls`). `block_queue`: each block
+also has a host cost (launching it), and the time is `additive.queue_time` of the two, fitted from the
+summed costs (`fit_queue`). Both are candidates; `surrogate.fit` keeps what ranks the validation split
+best. A model is a queue exactly when it has host costs. Saved as one JSON file: every block's costs by
+name and the trees in LightGBM's text format."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class BlockAdditiveModel:
     logarithm (as `surrogate.fit` gives it with transform "log"); `residual`: learn the trees' correction."""
 
     name = "block_additive"
+    queue = False  # fit host costs and a launch queue (BlockQueueModel)
 
     def __init__(self, costs: np.ndarray | None = None, unit: str = "time", log: bool = False, residual: bool = True, booster=None,
                  host: np.ndarray | None = None) -> None:
@@ -51,9 +52,11 @@ class BlockAdditiveModel:
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
         time = self._time_of(y)
         weight = np.ones(len(y)) if weight is None else weight
-        self.costs = relative_nnls(block_counts(x), time, penalty=RIDGE)
-        host = np.full(len(launch_kinds()[1]), HOST_START * np.median(time) / np.median(block_counts(x).sum(axis=1)))
-        self.costs, self.host = fit_queue(layer_sequence(block_layers(x)), time, weight, self.costs, host)
+        counts = block_counts(x)
+        self.costs, self.host = relative_nnls(counts, time, penalty=RIDGE, weight=weight), None
+        if self.queue:
+            host = np.full(len(launch_kinds()[1]), HOST_START * np.median(time) / np.median(counts.sum(axis=1)))
+            self.costs, self.host = fit_queue(layer_sequence(block_layers(x)), time, weight, self.costs, host)
         self.booster, self._forest = None, None
         if not self.residual:
             return
@@ -134,3 +137,10 @@ def _cost_array(costs: dict, field: str) -> np.ndarray:
     if not np.isfinite(array).all() or (array < 0).any():
         raise ValueError(f"{field}: block costs must be finite and non-negative")
     return array
+
+
+class BlockQueueModel(BlockAdditiveModel):
+    """The same blocks with a host cost each (per launch kind) and a launch queue between host and device."""
+
+    name = "block_queue"
+    queue = True

@@ -83,6 +83,14 @@ def test_block_additive_model_round_trip_and_tampering(tmp_path):
         BlockAdditiveModel(unit="fps")
 
 
+def test_a_model_without_host_costs_is_the_sum_of_its_blocks_and_stays_so(tmp_path):
+    costs = np.linspace(0.1, 1.0, len(block_keys()))
+    model = BlockAdditiveModel(costs, unit="time", residual=False)  # as cross-device transfers make them, and files saved before host costs
+    assert np.allclose(model.predict(X), COUNTS @ costs, rtol=1e-12)
+    loaded = get_model("block_additive").load(tmp_path / model.save(tmp_path / "member0"))
+    assert loaded.host is None and np.array_equal(loaded.predict(X), model.predict(X))
+
+
 # --- descriptors ---
 
 GOOD = """[devices.mine]

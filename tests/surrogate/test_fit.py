@@ -12,7 +12,7 @@ from search_space import sample
 from surrogate import saved
 from surrogate.benchmark import Benchmark
 from surrogate.features import features
-from surrogate.fit import FitSettings, fit_all, split_of
+from surrogate.fit import FitSettings, fit_all, measurement_weights, split_of
 from surrogate.models import SurrogateError
 
 
@@ -70,3 +70,33 @@ def test_unknown_target_is_named(small_fit):
     _, settings, frame = small_fit
     with pytest.raises(SurrogateError, match="targets latency_moon are not in the records"):
         fit_all(frame, ["latency_moon"], settings)
+
+
+def test_measurement_weights_trust_steady_measurements_more():
+    values = np.array([100.0, 100.0, 100.0, 100.0, 50.0])
+    spread = np.array([0.0, 0.01, 5.0, np.nan, 25.0])  # exact, steadier than a model gets, 5% off, unrecorded, 50% off
+    weight = measurement_weights(values, spread)
+    assert np.isclose(weight.mean(), 1.0)
+    assert weight[0] == weight[3] and np.isclose(weight[1], weight[0], rtol=1e-3)  # below the model's error, spread earns nothing
+    assert weight[0] > 50 * weight[2] > weight[4] > 0
+    assert np.array_equal(measurement_weights(values, None), np.ones(5))
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm", "linear", "block_additive", "block_queue"])
+def test_every_model_leans_on_the_rows_it_is_told_to_trust(name):
+    from surrogate.fit import new_model
+
+    architectures = sample(500, 8)
+    x = features(architectures)
+    truth = np.log(x[:, 32])  # log MACs: a smooth, learnable target
+    rng = np.random.default_rng(2)
+    spoiled = rng.uniform(size=len(truth)) < 0.2
+    measured = np.where(spoiled, truth + rng.uniform(0.5, 1.0, len(truth)), truth)
+    weight = np.where(spoiled, 1e-4, 1.0)
+    train, val, held = slice(0, 350), slice(350, 420), slice(420, 500)
+    errors = {}
+    for label, w in (("weighted", weight[train]), ("unweighted", None)):
+        model = new_model(name, "latency_x", "log")
+        model.fit(x[train], measured[train], x[val], truth[val], seed=0, weight=w)
+        errors[label] = np.median(np.abs(model.predict(x[held]) - truth[held]))
+    assert errors["weighted"] < 0.5 * errors["unweighted"], errors

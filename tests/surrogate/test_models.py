@@ -20,7 +20,7 @@ def data(reference_frame):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_learns_and_round_trips_without_pickle(name, data, tmp_path):
     x, y, x_val, y_val, x_test, y_test = data
-    options = {"unit": "rate", "log": True} if name == "block_additive" else {}  # y is log(throughput)
+    options = {"unit": "rate", "log": True} if name.startswith("block_") else {}  # y is log(throughput)
     model = get_model(name)(**options)
     model.fit(x, y, x_val, y_val, seed=0)
     predicted = model.predict(x_test)

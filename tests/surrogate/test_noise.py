@@ -42,8 +42,25 @@ def test_repeats_in_a_store_give_the_tau_between_them(tmp_path):
     by_seed = pd.DataFrame(rows[:-1]).pivot(index="arch_id", columns="seed", values="val_top1").sort_index()
     assert pairs["val_top1"] == (by_seed[0].tolist(), by_seed[1].tolist())  # the two lowest seeds
     assert len(pairs["latency_cpu"][0]) == 6 and pairs["latency_cpu"][0][0] == 1.02  # the two latest, latest first
-    ceiling = noise_ceiling("val_top1", pairs, pd.DataFrame())
-    assert ceiling == {"tau": kendalltau(by_seed[0], by_seed[1]).statistic, "pairs": 12, "source": "repeats"}
+    between = kendalltau(by_seed[0], by_seed[1]).statistic
+    assert noise_ceiling("val_top1", pairs, pd.DataFrame()) == {"tau": between, "pairs": 12, "source": "repeats", "repeats_tau": between}
+    # with the target's records, the repeats' spread is simulated over all of them
+    many = pd.DataFrame({"val_top1": np.linspace(40, 70, 2000)})
+    ceiling = noise_ceiling("val_top1", pairs, many)
+    assert ceiling["source"] == "repeats" and ceiling["pairs"] == 12 and ceiling["repeats_tau"] == between
+    relative = np.std(np.log(np.array(pairs["val_top1"][1]) / np.array(pairs["val_top1"][0]))) / np.sqrt(2)
+    values = many["val_top1"].to_numpy()
+    rng = np.random.default_rng(9)
+    expected = np.mean([kendalltau(values * (1 + relative * rng.normal(size=2000)), values * (1 + relative * rng.normal(size=2000))).statistic for _ in range(20)])
+    assert abs(ceiling["tau"] - expected) < 0.01
+
+
+def test_a_wider_spread_between_repeats_lowers_the_ceiling():
+    frame = pd.DataFrame({"latency_x": np.linspace(1, 3, 500)})
+    first = np.linspace(1, 3, 8)
+    ceilings = [noise_ceiling("latency_x", {"latency_x": (list(first), list(first * np.exp(np.tile([-1, 1], 4) * spread)))}, frame)["tau"]
+                for spread in (0.001, 0.01, 0.05)]
+    assert 1.0 > ceilings[0] > ceilings[1] > ceilings[2] > 0.3
 
 
 def test_without_repeats_the_ceiling_comes_from_the_measurement_spread_or_is_absent():

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from surrogate.features import features
 from surrogate.fit import predict_members
 from surrogate.models import get_model
-from surrogate.models.block_additive import BlockAdditiveModel
+from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
 from surrogate.trees import SERIAL_ROWS, Forest
 
 
@@ -28,11 +28,11 @@ def data(reference_frame):
     return features(frame), np.log(frame["throughput_a100"].to_numpy()), frame["val_top1"].to_numpy()
 
 
-@pytest.mark.parametrize("name", ["xgboost", "lightgbm", "block_additive"])
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm", "block_additive", "block_queue"])
 def test_compiled_trees_answer_as_the_library_for_one_row_and_for_many(name, data):
     x, log_throughput, top1 = data
-    model = BlockAdditiveModel(unit="rate", log=True) if name == "block_additive" else get_model(name)()
-    y = log_throughput if name == "block_additive" else top1
+    model = get_model(name)(unit="rate", log=True) if name.startswith("block_") else get_model(name)()
+    y = log_throughput if name.startswith("block_") else top1
     model.fit(x[:500], y[:500], x[500:600], y[500:600], seed=0)
     rows = x[600:]
     assert len(rows) > SERIAL_ROWS  # the parallel select network
@@ -92,11 +92,12 @@ def test_a_shallow_leaf_is_padded_to_the_full_depth():
     assert forest.predict(np.tile(x, (40, 1))).tolist() == [11.0, 12.0, 13.0] * 40
 
 
-def test_members_that_share_their_work_answer_as_each_alone(data):
+@pytest.mark.parametrize("model", [BlockAdditiveModel, BlockQueueModel])
+def test_members_that_share_their_work_answer_as_each_alone(data, model):
     x, log_throughput, _ = data
     members = []
     for seed in range(3):
-        member = BlockAdditiveModel(unit="rate", log=True)
+        member = model(unit="rate", log=True)
         member.fit(x[:500], log_throughput[:500], x[500:600], log_throughput[500:600], seed=seed)
         members.append(member)
     together = predict_members(members, x[600:])

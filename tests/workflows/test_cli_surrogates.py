@@ -214,3 +214,27 @@ def test_search_a_stores_measured_architectures_as_a_tabular_benchmark(store, tm
     assert main(["search", "--store", str(store), "--algorithm", "random", "--objective", "random_weight_top1", "--budget", "5",
                  "--output", str(tmp_path / "r")]) == 2
     assert "random_weight_top1" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_import_keeps_every_measurement_of_a_repeated_architecture(anb_records, tmp_path):
+    from pipeline.store import Store
+    from pipeline.views import repeat_pairs, wide
+
+    arch_id = lambda record: Architecture.from_reference(record.data["architecture"]).arch_id  # noqa: E731
+    repeats = Counter(arch_id(r) for r in anb_records)
+    repeated = [r for r in anb_records if repeats[arch_id(r)] > 1]  # in order of N, as the import reads them
+    assert len(repeated) >= 10
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for record in repeated:
+        (folder / record.name).write_text(json.dumps(record.data))
+    assert main(["import-anb", str(folder), "--store", str(tmp_path / "store")]) == 0
+    store = Store(tmp_path / "store")
+    first, second = {}, {}
+    for record in repeated:
+        (second if arch_id(record) in first else first).setdefault(arch_id(record), record.data["platform_perf"]["throughput_3090"]["throughput_mean"])
+    pairs = repeat_pairs(store)["throughput_3090"]
+    assert pairs == ([first[a] for a in sorted(first)], [second[a] for a in sorted(first)])
+    frame = wide(store).set_index("arch_id")
+    assert all(frame.loc[a, "throughput_3090"] == first[a] for a in first)  # the first record stays the architecture's value
+    assert set(repeat_pairs(store)) >= {"val_top1", "latency_vck190", "throughput_tpuv3"}
