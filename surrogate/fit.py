@@ -55,6 +55,7 @@ class FitSettings:
     validation_fraction: float = 0.1
     interval_level: float = 0.95
     calibration_folds: int = 10
+    weigh_measurements: bool = True  # weight training rows by their recorded spread (measurement_weights)
 
     def __post_init__(self) -> None:
         for name in self.models:
@@ -234,7 +235,7 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
     started = time.perf_counter()
     for number, target in enumerate(targets, start=1):
         values = frame[target].to_numpy(dtype=float)
-        spread = frame[f"{target}_std"].to_numpy(dtype=float) if f"{target}_std" in frame.columns else None
+        spread = frame[f"{target}_std"].to_numpy(dtype=float) if f"{target}_std" in frame.columns and settings.weigh_measurements else None
         fits.append(fit_target(target, x, values, split, settings, log, measurement_weights(values, spread)))
         elapsed = time.perf_counter() - started
         print(f"  [{number}/{len(targets)} targets, {elapsed:.0f} s, ETA {elapsed / number * (len(targets) - number):.0f} s]", file=log, flush=True)

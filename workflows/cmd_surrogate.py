@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", help="result columns to fit (default: every one the store has)")
-    parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear; also random_forest)")
+    parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear block_additive block_queue; also random_forest)")
     parser.add_argument("--members", type=int, default=5, help="ensemble members per target (mean and std)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
