@@ -9,7 +9,8 @@ little worse than the ensemble, so the intervals err wide.
 
 Each training row is weighted by how far its measurement can be trusted (`measurement_weights`): a
 record's `<target>_std` (the spread of its measurement) adds to the error no model gets below. On the
-shared records, the RTX 3090's least steady measurements (2% of its records) are off by up to 30%.
+shared records, the RTX 3090's throughputs with over 5 times the median spread are missed about three times
+as far as the others.
 
 Splits come from each architecture's id (a hash), so they are the same on every machine, in every
 run, and an architecture keeps its split as the store grows.
