@@ -39,16 +39,19 @@ def predicted_vs_measured(fits: list[TargetFit], path: Path) -> None:
 
 def block_costs_plot(target: str, table, path: Path) -> None:
     """The structured model's per-block costs: one panel per stage, a bar per (expansion, kernel, SE),
-    the first (strided) layer and a repeated one side by side."""
+    the first (strided) layer and a repeated one side by side; for a launch-queue model, a last panel
+    with the host's cost of launching each kind of block."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     unit = "ms_per_image" if "ms_per_image" in table.columns else "ms"
+    host = f"host_{unit}"
     layers = table[table["kind"] == "mbconv"]
     stages = sorted(layers["stage"].dropna().unique())
-    figure, axes = plt.subplots(len(stages), 1, figsize=(12, 2.0 * len(stages)), squeeze=False)
+    panels = len(stages) + (host in table.columns)
+    figure, axes = plt.subplots(panels, 1, figsize=(12, 2.0 * panels), squeeze=False)
     for axis, stage in zip(axes.flat, stages):
         rows = layers[layers["stage"] == stage].sort_values(["expansion", "kernel", "se"])
         for offset, (first, label) in enumerate(((True, "first layer"), (False, "repeated layer"))):
@@ -59,9 +62,17 @@ def block_costs_plot(target: str, table, path: Path) -> None:
         axis.set_xticklabels([f"e{int(e)} k{int(k)}{' se' if se else ''}" for e, k, se in zip(part["expansion"], part["kernel"], part["se"])], fontsize=6, rotation=90)
         axis.set_ylabel(f"stage {int(stage)}\n{unit}", fontsize=8)
     axes.flat[0].legend(fontsize=7)
+    if host in table.columns:  # one cost per launch kind (surrogate.additive.launch_kinds): the same for every block of the kind
+        kinds = table.assign(launch=[kind if kind != "mbconv" else f"{'expand' if e > 1 else 'no expand'}{' se' if se else ''}, {'first' if first else 'repeated'}"
+                                     for kind, e, se, first in zip(table["kind"], table["expansion"], table["se"], table["first"])])
+        costs = kinds.groupby("launch", sort=True)[host].mean()
+        axis = axes.flat[-1]
+        axis.bar(range(len(costs)), costs.to_numpy(), color="grey")
+        axis.set_xticks(range(len(costs)))
+        axis.set_xticklabels(costs.index, fontsize=6, rotation=15)
+        axis.set_ylabel(f"host launch\n{unit}", fontsize=8)
     fixed = table[table["kind"] != "mbconv"][unit].sum()
-    launch = f"; host launch costs {table[f'host_{unit}'].min():.3g}-{table[f'host_{unit}'].max():.3g} {unit} per block" if f"host_{unit}" in table.columns else ""
-    axes.flat[0].set_title(f"{target}: learned per-block device costs (stem + head: {fixed:.4g} {unit}{launch})", fontsize=9)
+    axes.flat[0].set_title(f"{target}: learned per-block device costs (stem + head: {fixed:.4g} {unit})", fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90, metadata={"Software": None})
