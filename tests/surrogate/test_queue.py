@@ -3,7 +3,10 @@ host costs per launch kind, and a fit that finds planted launch-bound costs the 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -146,3 +149,20 @@ def test_a_queue_model_round_trips_with_its_host_costs_and_refuses_tampered_ones
     path.write_text(text[:start] + text[start:].replace('"stem": ', '"stem": -1', 1))
     with pytest.raises(ValueError, match="host_cost_per_block: block costs must be finite and non-negative"):
         BlockQueueModel.load(path)
+
+
+def test_a_fit_writes_the_learned_block_table_with_host_costs_and_its_plot(reference_frame, tmp_path):
+    from surrogate.fit import FitSettings, fit_all
+    from workflows.surrogates import write_fit
+
+    frame = reference_frame.iloc[:900]
+    settings = FitSettings(models=("block_queue",), members=2, calibration_folds=2)
+    fits = fit_all(frame, ["throughput_3090"], settings, log=io.StringIO())
+    write_fit(fits, settings, tmp_path / "fit")
+    table = pd.read_csv(tmp_path / "fit" / "blocks_throughput_3090.csv")
+    assert table["block"].tolist() == list(block_keys())
+    assert (table[["ms_per_image", "host_ms_per_image"]] >= 0).all().all() and table["host_ms_per_image"].max() > 0
+    kind, _ = launch_kinds()
+    assert all(table["host_ms_per_image"][kind == k].nunique() == 1 for k in np.unique(kind))
+    assert np.isclose(table.loc[table["block"] == "head", "host_ms_per_image"].item(), 1000 * np.mean([m.host_table()["head"] for m in fits[0].members]))
+    assert fits[0].model == "block_queue" and (tmp_path / "fit" / "block_costs.png").stat().st_size > 10_000
