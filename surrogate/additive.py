@@ -5,7 +5,7 @@ layers' times; each layer's cost depends only on its block (stage, expansion, ke
 first of its stage or repeated: `search_space.blocks`). A cost per block, fitted non-negative, ranks the
 shared reference records nearly as well as the boosted trees on GPUs and FPGAs, explains itself, and is
 the common ground on which one device's costs are transferred to another (`surrogate.cross_device`).
-The model itself is `surrogate.models.block_additive`.
+The models themselves (the sum, and a launch queue) are in `surrogate.models.block_additive`.
 
 Throughputs are modelled as their inverse (seconds per image), which adds up; latencies as they are.
 
