@@ -23,6 +23,7 @@ from surrogate.models import SurrogateError
 from surrogate.models.linear import LinearModel
 from surrogate.saved import INDEX
 
+
 def load_explainer(folder: Path, target: str) -> tuple[LinearModel, dict, dict]:
     """(model, its entry: transform and test metrics, the chosen surrogate's entry) from a fit output's index."""
     index = json.loads((folder / INDEX).read_text())

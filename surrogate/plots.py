@@ -62,10 +62,12 @@ def block_costs_plot(target: str, table, path: Path) -> None:
         axis.set_xticklabels([f"e{int(e)} k{int(k)}{' se' if se else ''}" for e, k, se in zip(part["expansion"], part["kernel"], part["se"])], fontsize=6, rotation=90)
         axis.set_ylabel(f"stage {int(stage)}\n{unit}", fontsize=8)
     axes.flat[0].legend(fontsize=7)
-    if host in table.columns:  # one cost per launch kind (surrogate.additive.launch_kinds): the same for every block of the kind
-        kinds = table.assign(launch=[kind if kind != "mbconv" else f"{'expand' if e > 1 else 'no expand'}{' se' if se else ''}, {'first' if first else 'repeated'}"
-                                     for kind, e, se, first in zip(table["kind"], table["expansion"], table["se"], table["first"])])
-        costs = kinds.groupby("launch", sort=True)[host].mean()
+    if host in table.columns:  # one cost per launch kind: the same for every block of the kind
+        from surrogate.additive import block_keys, launch_kinds
+
+        kind, names = launch_kinds()
+        launch = dict(zip(block_keys(), (names[k] for k in kind)))
+        costs = table.assign(launch=table["block"].map(launch)).groupby("launch", sort=True)[host].mean()
         axis = axes.flat[-1]
         axis.bar(range(len(costs)), costs.to_numpy(), color="grey")
         axis.set_xticks(range(len(costs)))

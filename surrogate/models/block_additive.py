@@ -52,17 +52,17 @@ class BlockAdditiveModel:
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
         time = self._time_of(y)
         weight = np.ones(len(y)) if weight is None else weight
-        counts = block_counts(x)
+        counts, layers = block_counts(x), block_layers(x)
         self.costs, self.host = relative_nnls(counts, time, penalty=RIDGE, weight=weight), None
         if self.queue:
             host = np.full(len(launch_kinds()[1]), HOST_START * np.median(time) / np.median(counts.sum(axis=1)))
-            self.costs, self.host = fit_queue(layer_sequence(block_layers(x)), time, weight, self.costs, host)
+            self.costs, self.host = fit_queue(layer_sequence(layers), time, weight, self.costs, host)
         self.booster, self._forest = None, None
         if not self.residual:
             return
         import lightgbm
 
-        layers, layers_val = block_layers(x), block_layers(x_val)
+        layers_val = block_layers(x_val)
         terms, terms_val = self._terms(layers), self._terms(layers_val)
         train = lightgbm.Dataset(self._residual_features(x, stage_physics(layers), terms), label=np.log(time) - terms[:, 0], weight=weight, params={"verbose": -1})
         validation = lightgbm.Dataset(self._residual_features(x_val, stage_physics(layers_val), terms_val), label=np.log(self._time_of(y_val)) - terms_val[:, 0], reference=train)

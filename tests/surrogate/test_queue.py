@@ -45,6 +45,10 @@ def hard_queue(sequence: np.ndarray, device: np.ndarray, host: np.ndarray) -> np
     return np.array(times)
 
 
+def rows_sum(rows: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    return np.append(costs, 0.0)[rows].sum(axis=1)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 3.0))
 def test_queue_time_is_the_launch_queue_within_its_smoothing(seed, host_scale):
@@ -56,10 +60,6 @@ def test_queue_time_is_the_launch_queue_within_its_smoothing(seed, host_scale):
     positions = (rows != BLOCKS).sum(axis=1)
     assert (smooth >= exact * (1 - 1e-12)).all() and (smooth <= exact * positions ** (1 / QUEUE_POWER) * (1 + 1e-12)).all()
     assert (exact >= rows_sum(rows, device) * (1 - 1e-12)).all()  # never faster than the device alone
-
-
-def rows_sum(rows: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    return np.append(costs, 0.0)[rows].sum(axis=1)
 
 
 def test_queue_time_gradient_matches_finite_differences():
