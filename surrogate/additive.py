@@ -27,6 +27,7 @@ from search_space import ANB
 from search_space.blocks import all_blocks
 from surrogate.features import CHOICE_COLUMNS
 
+HUBER_K = 0.5  # Huber's threshold in robust standard deviations of the log-error (chosen on the VCK190 latency's validation split: 0.3-0.7 tie, 1.345 and above rank worse)
 QUEUE_POWER = 50  # the queue's maximum over launch positions is a p-norm: smooth to fit, at most 24^(1/50) = 6.6% above it
 UNITS = ("time", "rate")  # a latency (adds up) or a throughput (its inverse adds up)
 PHYSICS = ("pointwise_macs", "depthwise_macs", "activations", "se_elements", "se_channels", "layers", "fixed")
@@ -132,6 +133,24 @@ def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, pr
         target = np.concatenate([target, np.sqrt(penalty) * pull])
     weights, _ = nnls(relative, target, maxiter=50 * design.shape[1])
     return weights / scale
+
+
+def huber_threshold(log_error: np.ndarray) -> float:
+    """HUBER_K robust standard deviations (1.4826 x the median absolute deviation) of the log-errors."""
+    return HUBER_K * 1.4826 * float(np.median(np.abs(log_error - np.median(log_error)))) + 1e-12
+
+
+def robust_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, weight: np.ndarray | None = None, rounds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """`relative_nnls` under Huber's loss on the log-error, by iteratively reweighted least squares: a
+    row missed by more than `huber_threshold` counts in proportion to its error, not its square. Returns
+    the costs and the final row weights (the given weights times Huber's)."""
+    given = np.ones(len(time)) if weight is None else weight
+    weight = given
+    for _ in range(rounds):
+        costs = relative_nnls(design, time, penalty=penalty, weight=weight)
+        error = np.log(time / np.maximum(design @ costs, 1e-300))
+        weight = given * np.minimum(1.0, huber_threshold(error) / np.maximum(np.abs(error), 1e-12))
+    return costs, weight
 
 
 def layer_sequence(layers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

@@ -1,11 +1,17 @@
 """Fit a surrogate per target: try every (model, transform) candidate on a validation split, keep the
 best by Kendall tau, refit it as an ensemble, and report on a held-out test split.
 
-Intervals are cross-conformal: the chosen model is refitted `calibration_folds` times, each time without
-one fold of the training rows, and the out-of-fold absolute errors (in the transform's space) give the
-half-width that covers `interval_level` of them. Every training row calibrates (a split of its own would
-leave ~350 rows and a coverage that wanders by +-1.2 points from that alone); the out-of-fold models are a
-little worse than the ensemble, so the intervals err wide.
+Each member of the ensemble chooses its capacity on the validation split (its boosting rounds per
+training row, its ridge penalty), then learns again from the training and the validation rows at that
+capacity: the validation rows are a tenth of the records, too many to leave out once the choices are
+made. One early-stopped fit's rounds are a noisy choice (the A100's residual trees stop after 43 to 865
+rounds, by seed), so every member makes its own.
+
+Intervals are cross-conformal: the chosen model is refitted `calibration_folds` times at the members' median
+capacity, each time without one fold of the rows the members learn from, and the out-of-fold absolute
+errors (in the transform's space) give the half-width that covers `interval_level` of them. Every such row
+calibrates (a split of its own would leave ~350 rows and a coverage that wanders by +-1.2 points from that
+alone); the out-of-fold models see a tenth fewer rows than the ensemble, so the intervals err wide.
 
 Each training row is weighted by how far its measurement can be trusted (`measurement_weights`): a
 record's `<target>_std` (the spread of its measurement) adds to the error no model gets below. On the
@@ -30,12 +36,12 @@ import pandas as pd
 from surrogate.additive import unit_of
 from surrogate.features import features
 from surrogate.metrics import evaluate
-from surrogate.models import Model, SurrogateError, get_model
-from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
+from surrogate.models import MODELS, Model, SurrogateError, get_model
+from surrogate.models.block_additive import BlockAdditiveModel
 
 TRANSFORMS = ("none", "log")
 MODEL_ERROR = 0.005  # relative: a measurement steadier than this earns no more weight
-DEVICE_ONLY = {BlockAdditiveModel.name, BlockQueueModel.name}  # models of a time (or rate): not candidates for accuracy
+DEVICE_ONLY = {name for name, model in MODELS.items() if issubclass(model, BlockAdditiveModel)}  # models of a time (or rate): not candidates for accuracy
 
 
 def forward(transform: str, y: np.ndarray) -> np.ndarray:
@@ -48,7 +54,7 @@ def inverse(transform: str, y: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FitSettings:
-    models: tuple[str, ...] = ("xgboost", "lightgbm", "linear", "block_additive", "block_queue")  # random_forest on request: slower, never chosen on the shared records
+    models: tuple[str, ...] = ("xgboost", "lightgbm", "linear", "block_additive", "block_queue", "block_additive_robust", "block_queue_robust")  # random_forest on request: slower, never chosen on the shared records
     transforms: tuple[str, ...] = TRANSFORMS
     members: int = 5
     seed: int = 0
@@ -150,13 +156,16 @@ def new_model(model_name: str, target: str, transform: str) -> Model:
     return model()
 
 
-def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool, target: str = "", weight: np.ndarray | None = None) -> Model:
+def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool, target: str = "", weight: np.ndarray | None = None,
+               capacity: dict | None = None, val_weight: np.ndarray | None = None) -> Model:
+    """`capacity`: what an earlier fit chose on the validation split (boosting rounds per row, a penalty), to
+    fit without one; otherwise the model chooses on (x_val, y_val), its rows weighted by `val_weight`."""
     model = new_model(model_name, target, transform)
     weight = np.ones(len(y)) if weight is None else weight
     if bootstrap:  # the linear model has no randomness of its own: members see resampled rows
         rows = np.random.default_rng(seed).integers(0, len(y), len(y))
         x, y, weight = x[rows], y[rows], weight[rows]
-    model.fit(x, forward(transform, y), x_val, forward(transform, y_val), seed, weight=weight)
+    model.fit(x, forward(transform, y), x_val, None if y_val is None else forward(transform, y_val), seed, weight=weight, capacity=capacity, val_weight=val_weight)
     return model
 
 
@@ -168,28 +177,35 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
         raise SurrogateError(f"{target}: too few measured architectures to fit ({ {k: int(v.sum()) for k, v in parts.items()} } in train/validation/test)")
     x_train, y_train = x[parts["train"]], y[parts["train"]]
     w_train = np.ones(len(y_train)) if weight is None else weight[parts["train"]]
+    w_val = None if weight is None else weight[parts["validation"]]  # early stopping weighs its loss as training does
     x_val, y_val = x[parts["validation"]], y[parts["validation"]]
     transforms = [t for t in settings.transforms if t == "none" or (y[known] > 0).all()]
     models = [m for m in settings.models if m not in DEVICE_ONLY or (target.startswith(("latency_", "throughput_")) and (y[known] > 0).all())]
     if not models:
-        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it (block_additive and block_queue are for latency_* and throughput_* only)")
+        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it ({', '.join(sorted(DEVICE_ONLY))} are for latency_* and throughput_* only)")
     scores: dict[str, float] = {}
     best = None
     for model_name in models:
         # the structured model predicts the same either way; in log space its intervals are relative, as its errors are
         for transform in (["log"] if model_name in DEVICE_ONLY and "log" in transforms else transforms):
-            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train)
+            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train, val_weight=w_val)
             metrics = evaluate(y_val, inverse(transform, model.predict(x_val)))
             scores[f"{model_name}/{transform}"] = metrics["kendall_tau"]
             key = (metrics["kendall_tau"], metrics["r2"])
             if best is None or key > best[0]:
-                best = (key, model_name, transform)
-    _, model_name, transform = best
-    members = [
-        fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed + index, bootstrap=model_name == "linear" and settings.members > 1, target=target, weight=w_train)
-        for index in range(settings.members)
-    ]
-    interval = calibrate(model_name, transform, target, x_train, y_train, x_val, y_val, settings, w_train)
+                best = (key, model_name, transform, model)
+    _, model_name, transform, candidate = best
+    learn = parts["train"] | parts["validation"]
+    w_learn = np.ones(int(learn.sum())) if weight is None else weight[learn]
+    members, capacities = [], []
+    for index in range(settings.members):
+        seed, bootstrap = settings.seed + index, model_name == "linear" and settings.members > 1
+        # each member chooses its capacity on the validation split, then learns from the validation rows too
+        chooser = candidate if index == 0 and not bootstrap else fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target,
+                                                                             weight=w_train, val_weight=w_val)
+        capacities.append(chooser.capacity)
+        members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity))
+    interval = calibrate(model_name, transform, target, x[learn], y[learn], settings, w_learn, median_capacity(capacities))
     predicted, _ = ensemble_predict(members, transform, x[parts["test"]])
     test = evaluate(y[parts["test"]], predicted)
     low, high = interval_bounds(predicted, transform, interval)
@@ -197,31 +213,36 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     print(f"  {target}: {model_name}/{transform} (validation tau {best[0][0]:.3f}); test tau {test['kendall_tau']:.3f}, R² {test['r2']:.3f}; "
           f"{settings.interval_level:.0%} interval covers {coverage:.1%} of the test split", file=log, flush=True)
     rows = {name: int(mask.sum()) for name, mask in parts.items()}
-    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train)
+    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train, w_val)
     explainer_test = evaluate(y[parts["test"]], inverse(explainer_transform, explainer.predict(x[parts["test"]])))
     return TargetFit(target, model_name, transform, members, scores, test, rows, y[parts["test"]], predicted, interval, coverage,
                      explainer=explainer, explainer_transform=explainer_transform, explainer_test=explainer_test)
 
 
-def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None) -> tuple[Model, str]:
+def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None, w_val: np.ndarray | None = None) -> tuple[Model, str]:
     """The linear model in the transform it ranks the validation split best with: what `accelbench explain` reads."""
     best = None
     for transform in transforms:
-        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train)
+        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train, val_weight=w_val)
         tau = evaluate(y_val, inverse(transform, model.predict(x_val)))["kendall_tau"]
         if best is None or tau > best[0]:
             best = (tau, model, transform)
     return best[1], best[2]
 
 
-def calibrate(model_name: str, transform: str, target: str, x_train, y_train, x_val, y_val, settings: FitSettings, w_train: np.ndarray) -> dict[str, float]:
-    """Cross-conformal half-width: out-of-fold errors of the chosen model over the training rows."""
-    folds = np.random.default_rng(settings.seed).permutation(len(y_train)) % settings.calibration_folds
-    scores = np.empty(len(y_train))
+def median_capacity(capacities: list[dict]) -> dict:
+    """The members' median choice of each setting (the upper median: a value one of them chose)."""
+    return {key: sorted(capacity[key] for capacity in capacities)[len(capacities) // 2] for key in capacities[0]}
+
+
+def calibrate(model_name: str, transform: str, target: str, x_learn, y_learn, settings: FitSettings, w_learn: np.ndarray, capacity: dict) -> dict[str, float]:
+    """Cross-conformal half-width: out-of-fold errors of the chosen model, at `capacity`, over the rows the members learn from."""
+    folds = np.random.default_rng(settings.seed).permutation(len(y_learn)) % settings.calibration_folds
+    scores = np.empty(len(y_learn))
     for fold in range(settings.calibration_folds):
         held = folds == fold
-        model = fit_member(model_name, transform, x_train[~held], y_train[~held], x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train[~held])
-        scores[held] = np.abs(model.predict(x_train[held]) - forward(transform, y_train[held]))
+        model = fit_member(model_name, transform, x_learn[~held], y_learn[~held], None, None, settings.seed, bootstrap=False, target=target, weight=w_learn[~held], capacity=capacity)
+        scores[held] = np.abs(model.predict(x_learn[held]) - forward(transform, y_learn[held]))
     return {"level": settings.interval_level, "half_width": conformal_half_width(scores, settings.interval_level), "calibration_rows": int(len(scores))}
 
 

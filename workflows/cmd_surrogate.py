@@ -9,8 +9,9 @@ from pathlib import Path
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", help="result columns to fit (default: every one the store has)")
-    parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear block_additive block_queue; also random_forest)")
+    parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear block_additive block_queue block_additive_robust block_queue_robust; also random_forest)")
     parser.add_argument("--members", type=int, default=5, help="ensemble members per target (mean and std)")
+    parser.add_argument("--calibration-folds", type=int, default=10, help="folds of the cross-conformal intervals (more: intervals closer to their level, a longer fit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
 
@@ -18,7 +19,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
 def fit_settings(arguments: argparse.Namespace):
     from surrogate.fit import FitSettings
 
-    values = {"members": arguments.members, "seed": arguments.seed}
+    values = {"members": arguments.members, "seed": arguments.seed, "calibration_folds": arguments.calibration_folds}
     if arguments.models:
         values["models"] = tuple(arguments.models)
     return FitSettings(**values)

@@ -8,9 +8,9 @@ from typing import TextIO
 
 from surrogate import saved
 from surrogate.models import SurrogateError
-from surrogate.fit import FitSettings, TargetFit, fit_all
+from surrogate.fit import DEVICE_ONLY, FitSettings, TargetFit, fit_all
 from surrogate.additive import unit_of
-from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
+from surrogate.models.block_additive import BlockAdditiveModel
 from surrogate.plots import block_costs_plot, predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
 
@@ -36,7 +36,7 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> Non
     (folder / "metrics.csv").write_text(metrics_csv(fits))
     (folder / "metrics.md").write_text(metrics_markdown(fits))
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")
-    tables = {fit.target: block_table(fit) for fit in fits if fit.model in (BlockAdditiveModel.name, BlockQueueModel.name)}
+    tables = {fit.target: block_table(fit) for fit in fits if fit.model in DEVICE_ONLY}
     for target, table in tables.items():
         table.to_csv(folder / f"blocks_{target}.csv", index=False)
     if tables:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from surrogate.models.base import Model, SurrogateError
-from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
+from surrogate.models.block_additive import BlockAdditiveModel, BlockAdditiveRobustModel, BlockQueueModel, BlockQueueRobustModel
 from surrogate.models.lightgbm import LightGbmModel
 from surrogate.models.linear import LinearModel
 from surrogate.models.random_forest import RandomForestModel
 from surrogate.models.xgboost import XgboostModel
 
-MODELS: dict[str, type[Model]] = {model.name: model for model in (XgboostModel, LightGbmModel, RandomForestModel, LinearModel, BlockAdditiveModel, BlockQueueModel)}
+MODELS: dict[str, type[Model]] = {model.name: model for model in (XgboostModel, LightGbmModel, RandomForestModel, LinearModel, BlockAdditiveModel, BlockQueueModel, BlockAdditiveRobustModel, BlockQueueRobustModel)}
 
 
 def get_model(name: str) -> type[Model]:

@@ -37,7 +37,8 @@ class LinearModel:
         self.coefficients = coefficients or {}
         self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
+            val_weight: np.ndarray | None = None) -> None:
         matrix = design(x)
         weight = np.ones(len(y)) if weight is None else weight / weight.mean()
         self.means = np.average(matrix, axis=0, weights=weight)
@@ -45,13 +46,16 @@ class LinearModel:
         self.scales = np.where(spread > 0, spread, 1.0)
         standard = (matrix - self.means) / self.scales
         mean_y = float(np.average(y, weights=weight))
-        best = None
-        for penalty in PENALTIES:
-            weights = np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
-            error = np.mean(((design(x_val) - self.means) / self.scales @ weights + mean_y - y_val) ** 2)
-            if best is None or error < best[0]:
-                best = (error, penalty, weights)
-        _, self.penalty, weights = best
+
+        def solve(penalty: float) -> np.ndarray:
+            return np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
+
+        def validation_error(penalty: float) -> float:
+            return float(np.average(((design(x_val) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2, weights=val_weight))
+
+        self.penalty = min(PENALTIES, key=validation_error) if capacity is None else capacity["penalty"]
+        weights = solve(self.penalty)
+        self.capacity = {"penalty": self.penalty}
         # coefficients in the features' own units, so that each one reads as "per unit of this feature"
         raw = weights / self.scales
         self.coefficients = dict(zip(design_names(), map(float, raw)))

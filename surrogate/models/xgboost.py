@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.models.base import THREADS
+from surrogate.models.lightgbm import scaled_rounds
 from surrogate import trees
 
 PARAMETERS = {
@@ -32,14 +33,23 @@ class XgboostModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
+        self.capacity: dict | None = None  # the rounds the validation split chose, per training row
         self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
+            val_weight: np.ndarray | None = None) -> None:
         import xgboost
 
-        train, validation = xgboost.DMatrix(x, label=y, weight=weight), xgboost.DMatrix(x_val, label=y_val)
-        booster = xgboost.train({**PARAMETERS, "seed": seed}, train, ROUNDS, evals=[(validation, "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
-        self.booster, self._forest = booster[: booster.best_iteration + 1], None
+        train, parameters = xgboost.DMatrix(x, label=y, weight=weight), {**PARAMETERS, "seed": seed}
+        self._forest = None
+        if capacity is not None:
+            rounds = scaled_rounds(capacity, len(y))
+            self.booster = xgboost.train(parameters, train, rounds)
+        else:
+            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val, weight=val_weight), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+            rounds = booster.best_iteration + 1
+            self.booster = booster[:rounds]
+        self.capacity = {"rounds": rounds, "rows": len(y)}
 
     def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         import xgboost

@@ -27,6 +27,9 @@ def test_fit_reports_held_out_metrics_and_ensemble_spread(small_fit):
         _, std = fit.predict(features(frame.iloc[:50]))
         assert (std > 0).any()
         assert fit.rows["test"] + fit.rows["validation"] + fit.rows["train"] <= len(frame)
+        learned = fit.rows["train"] + fit.rows["validation"]  # the members learn from the validation rows too
+        assert all(member.capacity["rows"] == learned for member in fit.members if fit.model != "linear")
+        assert fit.interval["calibration_rows"] == learned
 
 
 def test_splits_depend_on_the_architecture_only():

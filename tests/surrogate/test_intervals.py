@@ -40,7 +40,7 @@ def test_the_conformal_quantile_covers_at_least_the_level_of_its_scores(scores, 
 @pytest.fixture(scope="module")
 def interval_fit(reference_frame):
     """A100 throughput and accuracy on every shared record: the test split has ~715 rows."""
-    settings = FitSettings(models=("lightgbm", "block_additive", "block_queue"), members=3, interval_level=LEVEL, calibration_folds=5)
+    settings = FitSettings(models=("lightgbm", "block_additive"), members=3, interval_level=LEVEL, calibration_folds=10)
     return fit_all(reference_frame, ["throughput_a100", "val_top1"], settings, log=io.StringIO()), settings
 
 

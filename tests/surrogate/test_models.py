@@ -33,6 +33,27 @@ def test_model_learns_and_round_trips_without_pickle(name, data, tmp_path):
     assert np.allclose(loaded.predict(x_test), predicted, rtol=1e-6, atol=1e-9)
 
 
+def boosting_rounds(model) -> int:
+    booster = model.booster
+    return booster.num_trees() if hasattr(booster, "num_trees") else booster.num_boosted_rounds()
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm", "linear", "block_queue_robust"])
+def test_a_model_fitted_at_a_chosen_capacity_needs_no_validation_split(name, data):
+    x, y, x_val, y_val, x_test, y_test = data
+    options = {"unit": "rate", "log": True} if name.startswith("block_") else {}
+    chosen = get_model(name)(**options)
+    chosen.fit(x[:300], y[:300], x_val, y_val, seed=0)
+    refit = get_model(name)(**options)
+    refit.fit(x, y, None, None, seed=1, capacity=chosen.capacity)  # twice the rows
+    if name == "linear":
+        assert refit.penalty == chosen.penalty
+    else:
+        assert chosen.capacity["rows"] == 300 and chosen.capacity["rounds"] > 0
+        assert boosting_rounds(refit) == 2 * chosen.capacity["rounds"] == refit.capacity["rounds"]  # as many rounds per row
+    assert evaluate(y_test, refit.predict(x_test))["kendall_tau"] > 0.7
+
+
 def test_linear_model_names_its_coefficients(data, tmp_path):
     x, y, x_val, y_val, _, _ = data
     model = get_model("linear")()

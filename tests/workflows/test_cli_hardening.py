@@ -166,6 +166,7 @@ CASES = [
     Case("--output under a file", ["space", "sample", "--n", "2", "--output", "afile/x.jsonl"], 2, ("is a file, not a folder",)),
     Case("--output where nothing can be written", ["space", "sample", "--n", "2", "--output", "/proc/accelbench.jsonl"], 1, ("cannot use /proc/accelbench.jsonl",)),
     Case("status of a file", ["status", "afile"], 2, ("is a file, not a store folder",)),
+    Case("fit with one calibration fold", FIT + ["new-fit", "--calibration-folds", "1"], 2, ("calibration_folds=1 is not allowed",)),
     Case("collect into a file", ["collect", "default", "--store", "afile"], 2, ("is a file, not a store folder",)),
     Case("status with stray files in table folders", ["status", "store"], 0, ("not a record file name", "left alone"),
          prepare=lambda s: (s / "store" / "train" / "notes.txt").write_text("x") or (s / "store" / "profile" / "junk.parquet").write_bytes(b"junk")),

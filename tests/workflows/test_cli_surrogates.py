@@ -12,7 +12,7 @@ import pytest
 from search_space import Architecture, sample
 from workflows.cli import main
 
-FIT = ["--targets", "val_top1", "latency_vck190", "--models", "xgboost", "linear", "--members", "2"]
+FIT = ["--targets", "val_top1", "latency_vck190", "--models", "xgboost", "linear", "--members", "2", "--calibration-folds", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_pat
     assert manifest["counts"]["archs"]["rows"] == 592 and manifest["counts"]["train"]["statuses"] == {"ok": 600}
     assert set(manifest["files"]) == set(files) - {"manifest.json"}
     assert not any(f.endswith((".pkl", ".pickle")) for f in files)
-    assert manifest["intervals"] == {"method": "cross-conformal", "level": 0.95, "folds": 10}
+    assert manifest["intervals"] == {"method": "cross-conformal", "level": 0.95, "folds": 3}
 
     assert main(["verify", str(first)]) == 0
     assert main(["release", "--store", str(store), "--name", "anb-dev", "--version", "1.0", "--out", str(tmp_path / "a"), *FIT]) == 2  # never overwritten
