@@ -1,8 +1,8 @@
 """Fit a surrogate per target: try every (model, transform) candidate on a validation split, keep the
 best by Kendall tau, refit it as an ensemble, and report on a held-out test split.
 
-Each member of the ensemble chooses its capacity on the validation split (its boosting rounds per
-training row, its ridge penalty), then learns again from the training and the validation rows at that
+Each member of the ensemble chooses its capacity on the validation split (its boosting rounds, its
+ridge penalty), then learns again from the training and the validation rows at that
 capacity: the validation rows are a tenth of the records, too many to leave out once the choices are
 made. One early-stopped fit's rounds are a noisy choice (the A100's residual trees stop after 43 to 865
 rounds, by seed), so every member makes its own.
@@ -157,15 +157,15 @@ def new_model(model_name: str, target: str, transform: str) -> Model:
 
 
 def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool, target: str = "", weight: np.ndarray | None = None,
-               capacity: dict | None = None, val_weight: np.ndarray | None = None) -> Model:
-    """`capacity`: what an earlier fit chose on the validation split (boosting rounds per row, a penalty), to
-    fit without one; otherwise the model chooses on (x_val, y_val), its rows weighted by `val_weight`."""
+               capacity: dict | None = None) -> Model:
+    """`capacity`: what an earlier fit chose on the validation split (boosting rounds, a penalty), to
+    fit without one; otherwise the model chooses on (x_val, y_val)."""
     model = new_model(model_name, target, transform)
     weight = np.ones(len(y)) if weight is None else weight
     if bootstrap:  # the linear model has no randomness of its own: members see resampled rows
         rows = np.random.default_rng(seed).integers(0, len(y), len(y))
         x, y, weight = x[rows], y[rows], weight[rows]
-    model.fit(x, forward(transform, y), x_val, None if y_val is None else forward(transform, y_val), seed, weight=weight, capacity=capacity, val_weight=val_weight)
+    model.fit(x, forward(transform, y), x_val, None if y_val is None else forward(transform, y_val), seed, weight=weight, capacity=capacity)
     return model
 
 
@@ -177,7 +177,6 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
         raise SurrogateError(f"{target}: too few measured architectures to fit ({ {k: int(v.sum()) for k, v in parts.items()} } in train/validation/test)")
     x_train, y_train = x[parts["train"]], y[parts["train"]]
     w_train = np.ones(len(y_train)) if weight is None else weight[parts["train"]]
-    w_val = None if weight is None else weight[parts["validation"]]  # early stopping weighs its loss as training does
     x_val, y_val = x[parts["validation"]], y[parts["validation"]]
     transforms = [t for t in settings.transforms if t == "none" or (y[known] > 0).all()]
     models = [m for m in settings.models if m not in DEVICE_ONLY or (target.startswith(("latency_", "throughput_")) and (y[known] > 0).all())]
@@ -188,7 +187,7 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     for model_name in models:
         # the structured model predicts the same either way; in log space its intervals are relative, as its errors are
         for transform in (["log"] if model_name in DEVICE_ONLY and "log" in transforms else transforms):
-            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train, val_weight=w_val)
+            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train)
             metrics = evaluate(y_val, inverse(transform, model.predict(x_val)))
             scores[f"{model_name}/{transform}"] = metrics["kendall_tau"]
             key = (metrics["kendall_tau"], metrics["r2"])
@@ -202,7 +201,7 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
         seed, bootstrap = settings.seed + index, model_name == "linear" and settings.members > 1
         # each member chooses its capacity on the validation split, then learns from the validation rows too
         chooser = candidate if index == 0 and not bootstrap else fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target,
-                                                                             weight=w_train, val_weight=w_val)
+                                                                             weight=w_train)
         capacities.append(chooser.capacity)
         members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity))
     interval = calibrate(model_name, transform, target, x[learn], y[learn], settings, w_learn, median_capacity(capacities))
@@ -213,17 +212,17 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     print(f"  {target}: {model_name}/{transform} (validation tau {best[0][0]:.3f}); test tau {test['kendall_tau']:.3f}, R² {test['r2']:.3f}; "
           f"{settings.interval_level:.0%} interval covers {coverage:.1%} of the test split", file=log, flush=True)
     rows = {name: int(mask.sum()) for name, mask in parts.items()}
-    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train, w_val)
+    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train)
     explainer_test = evaluate(y[parts["test"]], inverse(explainer_transform, explainer.predict(x[parts["test"]])))
     return TargetFit(target, model_name, transform, members, scores, test, rows, y[parts["test"]], predicted, interval, coverage,
                      explainer=explainer, explainer_transform=explainer_transform, explainer_test=explainer_test)
 
 
-def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None, w_val: np.ndarray | None = None) -> tuple[Model, str]:
+def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None) -> tuple[Model, str]:
     """The linear model in the transform it ranks the validation split best with: what `accelbench explain` reads."""
     best = None
     for transform in transforms:
-        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train, val_weight=w_val)
+        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train)
         tau = evaluate(y_val, inverse(transform, model.predict(x_val)))["kendall_tau"]
         if best is None or tau > best[0]:
             best = (tau, model, transform)

@@ -1,7 +1,7 @@
 """The interface every surrogate model implements, one model per file.
 
-`fit` gets a validation split for early stopping and, optionally, a weight per training and validation
-row (how much to trust its measurement: `surrogate.fit.measurement_weights`), or instead of the split the capacity an
+`fit` gets a validation split for early stopping and, optionally, a weight per training row (how much
+to trust its measurement: `surrogate.fit.measurement_weights`), or instead of the split the capacity an
 earlier fit chose on it; `save` writes the library's own non-pickle format
 (JSON, UBJ or text) and returns the file name; `load` reads it back."""
 
@@ -24,11 +24,10 @@ class SurrogateError(InputError):
 class Model(Protocol):
     name: str
 
-    capacity: dict | None  # after `fit`: what it chose on the validation split (boosting rounds and rows, a penalty)
+    capacity: dict | None  # after `fit`: what it chose on the validation split (boosting rounds, a penalty)
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
-        """Given another fit's `capacity`, fit at it (boosting rounds scaled to these rows) without a validation split."""
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
+        """Given another fit's `capacity`, fit at it (as many boosting rounds, the same penalty) without a validation split."""
         ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...

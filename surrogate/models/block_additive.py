@@ -47,7 +47,7 @@ class BlockAdditiveModel:
         if unit not in UNITS:
             raise SurrogateError(f"unit={unit!r} is not allowed; choices are {', '.join(UNITS)}")
         self.costs, self.host, self.unit, self.log, self.residual, self.booster = costs, host, unit, log, residual, booster
-        self.capacity: dict | None = None  # the residual trees' rounds the validation split chose, per training row
+        self.capacity: dict | None = None  # the residual trees' rounds the validation split chose, and the rows learned from
         self._forest = None  # the compiled residual trees (surrogate.trees), built on the first prediction
 
     def _time_of(self, y: np.ndarray) -> np.ndarray:
@@ -57,8 +57,7 @@ class BlockAdditiveModel:
     def _residual_features(x: np.ndarray, physics: np.ndarray, terms: np.ndarray) -> np.ndarray:
         return np.column_stack([x, physics, terms])
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         time = self._time_of(y)
         weight = np.ones(len(y)) if weight is None else weight
         counts, layers = block_counts(x), block_layers(x)
@@ -86,7 +85,7 @@ class BlockAdditiveModel:
             layers_val = block_layers(x_val)
             terms_val = self._terms(layers_val)
             validation = lightgbm.Dataset(self._residual_features(x_val, stage_physics(layers_val), terms_val), label=np.log(self._time_of(y_val)) - terms_val[:, 0],
-                                          weight=val_weight, reference=train)
+                                          reference=train)
         self.booster, self.capacity = boost(parameters, train, validation, len(y), capacity)
 
     def _terms(self, layers: tuple) -> np.ndarray:

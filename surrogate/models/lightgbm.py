@@ -28,21 +28,14 @@ ROUNDS, EARLY_STOPPING = 20000, 200
 
 
 def boost(parameters: dict, train, validation, rows: int, capacity: dict | None):
-    """A booster early-stopped on `validation`, or, given the `capacity` an earlier fit chose on it, as many
-    rounds per training row as that fit had (no validation needed); with the capacity it has."""
+    """A booster early-stopped on `validation`, or, given the `capacity` an earlier fit chose on it, with as
+    many rounds (no validation needed); and its own capacity (rounds, and the rows it learned from)."""
     import lightgbm
 
     if capacity is None:
         booster = lightgbm.train(parameters, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
         return booster, {"rounds": booster.best_iteration or booster.current_iteration(), "rows": rows}
-    rounds = scaled_rounds(capacity, rows)
-    return lightgbm.train(parameters, train, rounds), {"rounds": rounds, "rows": rows}
-
-
-def scaled_rounds(capacity: dict, rows: int) -> int:
-    """Boosting rounds for `rows` training rows at the rounds per row of `capacity`: more rows carry more
-    signal before the trees start to fit noise."""
-    return max(1, round(capacity["rounds"] * rows / capacity["rows"]))
+    return lightgbm.train(parameters, train, capacity["rounds"]), {"rounds": capacity["rounds"], "rows": rows}
 
 
 def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
@@ -58,15 +51,14 @@ class LightGbmModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
-        self.capacity: dict | None = None  # the rounds the validation split chose, per training row
+        self.capacity: dict | None = None  # the rounds the validation split chose, and the rows learned from
         self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         import lightgbm
 
         train = lightgbm.Dataset(x, label=y, weight=weight, params={"verbose": -1})
-        validation = None if capacity is not None else lightgbm.Dataset(x_val, label=y_val, weight=val_weight, reference=train)
+        validation = None if capacity is not None else lightgbm.Dataset(x_val, label=y_val, reference=train)
         self._forest = None
         self.booster, self.capacity = boost({**PARAMETERS, "seed": seed}, train, validation, len(y), capacity)
 

@@ -37,8 +37,7 @@ class LinearModel:
         self.coefficients = coefficients or {}
         self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         matrix = design(x)
         weight = np.ones(len(y)) if weight is None else weight / weight.mean()
         self.means = np.average(matrix, axis=0, weights=weight)
@@ -51,7 +50,7 @@ class LinearModel:
             return np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
 
         def validation_error(penalty: float) -> float:
-            return float(np.average(((design(x_val) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2, weights=val_weight))
+            return float(np.mean(((design(x_val) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2))
 
         self.penalty = min(PENALTIES, key=validation_error) if capacity is None else capacity["penalty"]
         weights = solve(self.penalty)

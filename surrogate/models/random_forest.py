@@ -26,8 +26,7 @@ PARAMETERS = {
 class RandomForestModel(XgboostModel):
     name = "random_forest"
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         import xgboost
 
         self.booster, self._forest = xgboost.train({**PARAMETERS, "seed": seed}, xgboost.DMatrix(x, label=y, weight=weight), 1), None

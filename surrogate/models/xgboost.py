@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.models.base import THREADS
-from surrogate.models.lightgbm import scaled_rounds
 from surrogate import trees
 
 PARAMETERS = {
@@ -33,20 +32,19 @@ class XgboostModel:
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
-        self.capacity: dict | None = None  # the rounds the validation split chose, per training row
+        self.capacity: dict | None = None  # the rounds the validation split chose, and the rows learned from
         self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
 
-    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None,
-            val_weight: np.ndarray | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         import xgboost
 
         train, parameters = xgboost.DMatrix(x, label=y, weight=weight), {**PARAMETERS, "seed": seed}
         self._forest = None
         if capacity is not None:
-            rounds = scaled_rounds(capacity, len(y))
+            rounds = capacity["rounds"]
             self.booster = xgboost.train(parameters, train, rounds)
         else:
-            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val, weight=val_weight), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
             rounds = booster.best_iteration + 1
             self.booster = booster[:rounds]
         self.capacity = {"rounds": rounds, "rows": len(y)}
