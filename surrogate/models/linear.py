@@ -36,6 +36,7 @@ class LinearModel:
     def __init__(self, coefficients: dict[str, float] | None = None, intercept: float = 0.0, means=None, scales=None, penalty: float = 0.0) -> None:
         self.coefficients = coefficients or {}
         self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
+        self.capacity: dict | None = None  # the penalty the validation split chose
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         matrix = design(x)
