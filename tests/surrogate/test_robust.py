@@ -43,7 +43,7 @@ def test_robust_costs_stay_with_the_many_records_where_squares_follow_the_far_on
     assert weight[far].max() < 0.1 * np.median(weight[~far])  # the far records count for little
 
 
-def test_the_robust_model_ranks_true_times_better_than_the_squared_one():
+def test_the_robust_model_lies_closer_to_the_true_times_than_the_squared_one():
     truth, measured = planted_times(seed=2)
     errors = {}
     for model in (BlockAdditiveModel(unit="time"), BlockAdditiveRobustModel(unit="time")):
