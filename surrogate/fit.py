@@ -2,16 +2,17 @@
 best by Kendall tau, refit it as an ensemble, and report on a held-out test split.
 
 Each member of the ensemble chooses its capacity on the validation split (its boosting rounds, its
-ridge penalty), then learns again from the training and the validation rows at that
-capacity: the validation rows are a tenth of the records, too many to leave out once the choices are
-made. One early-stopped fit's rounds are a noisy choice (the A100's residual trees stopped after 34 to
-865 rounds over seeds and subsets of the training rows), so every member makes its own.
+ridge penalty), then learns again from the training and the validation rows at that capacity: the
+validation rows are a tenth of the records, too many to leave out once the choices are made. One
+early-stopped fit's rounds are a noisy choice (the A100's residual trees stopped after 34 to 865 rounds
+over seeds and subsets of the training rows), so every member makes its own.
 
-Intervals are cross-conformal: the chosen model is refitted `calibration_folds` times at the members' median
-capacity, each time without one fold of the rows the members learn from, and the out-of-fold absolute
-errors (in the transform's space) give the half-width that covers `interval_level` of them. Every such row
-calibrates (a split of its own would leave ~350 rows and a coverage that wanders by +-1.2 points from that
-alone); the out-of-fold models see a tenth fewer rows than the ensemble, so the intervals err wide.
+Intervals are cross-conformal: the chosen model is refitted `calibration_folds` times at the members'
+median capacity, each time without one fold of the rows the members learn from, and the out-of-fold
+absolute errors (in the transform's space) give the half-width that covers `interval_level` of them.
+Every such row calibrates (a split of its own would leave ~350 rows and a coverage that wanders by +-1.2
+points from that alone); the out-of-fold models see a tenth fewer rows than the ensemble, so the
+intervals err wide.
 
 Each training row is weighted by how far its measurement can be trusted (`measurement_weights`): a
 record's `<target>_std` (the spread of its measurement) adds to the error no model gets below. On the
@@ -200,8 +201,10 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     for index in range(settings.members):
         seed, bootstrap = settings.seed + index, model_name == "linear" and settings.members > 1
         # each member chooses its capacity on the validation split, then learns from the validation rows too
-        chooser = candidate if index == 0 and not bootstrap else fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target,
-                                                                             weight=w_train)
+        if index == 0 and not bootstrap:
+            chooser = candidate  # the winning candidate: the same seed and rows
+        else:
+            chooser = fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target, weight=w_train)
         capacities.append(chooser.capacity)
         members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity))
     interval = calibrate(model_name, transform, target, x[learn], y[learn], settings, w_learn, median_capacity(capacities))

@@ -43,7 +43,7 @@ class XgboostModel:
         if capacity is not None:
             rounds = capacity["rounds"]
             self.booster = xgboost.train(parameters, train, rounds)
-        else:
+        else:  # early-stopped on the validation split
             booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
             rounds = booster.best_iteration + 1
             self.booster = booster[:rounds]
