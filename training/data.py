@@ -18,7 +18,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import simplejpeg
@@ -27,6 +27,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from training.folders import DataError, Subset, list_image_folder, subset_samples
+from training.recipe import LOADERS
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
@@ -170,23 +171,31 @@ class EpochBatchSampler(Sampler[list[SampleRequest]]):
 
 @dataclass
 class Split:
-    """A split's dataset, loader and sampler: set the sampler's epoch/resolution, then iterate the loader."""
+    """A split's dataset, loader and sampler: set the sampler's epoch/resolution, then iterate the loader
+    (uint8 NCHW images and labels; on the device already with the "gpu" loader)."""
 
     dataset: ImageFolderData
     sampler: EpochBatchSampler
-    loader: DataLoader
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]]
 
-    def epoch(self, epoch: int, resolution: int, seed: int) -> DataLoader:
+    def epoch(self, epoch: int, resolution: int, seed: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         self.sampler.set_epoch(epoch, resolution, seed)
         return self.loader
 
 
 def make_split(root: Path, train: bool, batch_size: int, workers: int, pin_memory: bool, crop_scale_min: float, val_crop_ratio: float,
-               rank: int = 0, ranks: int = 1, subset: Subset | None = None, training_images: bool | None = None) -> Split:
+               rank: int = 0, ranks: int = 1, subset: Subset | None = None, training_images: bool | None = None, loader: str = "cpu",
+               device: torch.device | str = "cpu") -> Split:
     dataset = ImageFolderData(root, train, crop_scale_min, val_crop_ratio, subset, training_images)
     # never drop the only batch of a tiny training set
     drop_last = train and len(dataset) >= 2 * batch_size * ranks
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=train, drop_last=drop_last, rank=rank, ranks=ranks)
+    if loader == "gpu":
+        from training.gpu_data import DeviceBatches, make_encoded_loader
+
+        return Split(dataset, sampler, DeviceBatches(make_encoded_loader(dataset, sampler, workers), torch.device(device)))
+    if loader != "cpu":
+        raise DataError(f"loader={loader!r} is not allowed; choices are {', '.join(LOADERS)}")
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -221,16 +230,19 @@ class TrainingData:
         self.rank, self.ranks = rank, ranks
         self._splits: dict[tuple, Split] = {}
 
-    def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None, subset: Subset | None = None) -> Split:
+    def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None, subset: Subset | None = None,
+              loader: str = "cpu", device: torch.device | str = "cpu") -> Split:
         """`augment` (default: for train only) picks random-resized-crop + flip over the centre crop.
         Training is sharded over the ranks; validation is not (rank 0 validates the whole split).
-        `subset`: a recipe's data subset (training.folders.subset_samples)."""
+        `subset`: a recipe's data subset (training.folders.subset_samples). `loader` "gpu" decodes on
+        `device` (training.gpu_data)."""
         augment = name == "train" if augment is None else augment
         rank, ranks = (self.rank, self.ranks) if name == "train" else (0, 1)
-        key = (name, batch_size, crop_scale_min, val_crop_ratio, augment, subset)
+        device = torch.device(device) if loader == "gpu" else torch.device("cpu")
+        key = (name, batch_size, crop_scale_min, val_crop_ratio, augment, subset, loader, device)
         if key not in self._splits:
             split = make_split(self.root / name, augment, batch_size, self.workers, self.pin_memory, crop_scale_min, val_crop_ratio, rank, ranks, subset,
-                               training_images=name == "train")
+                               training_images=name == "train", loader=loader, device=device)
             if split.dataset.classes != self.classes_of(subset):
                 raise DataError(f"{self.root}/{name} has other class folders than {self.root}/val")
             self._splits[key] = split

@@ -41,6 +41,7 @@ class RecipeError(InputError):
 TOP1_CONVENTIONS = ("best_of_validated", "last")
 LR_SCALINGS = ("none", "linear", "sqrt")
 CLASSIFIER_INITS = ("reference", "zero")
+LOADERS = ("cpu", "gpu")  # where images are decoded, cropped and resized (training.gpu_data for "gpu")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Recipe:
     subset_fraction: float = 1.0  # of each class's training images
     subset_seed: int = 0  # draws the classes and images
     classifier_init: str = "reference"  # the final layer: "reference" (torchvision's, uniform +-1/sqrt(classes)) or "zero"
+    loader: str = "cpu"  # where images are decoded and cropped: "cpu" (worker processes) or "gpu" (the device; training.gpu_data)
 
     def __post_init__(self) -> None:
         def need(condition: bool, field: str, allowed: str) -> None:
@@ -112,6 +114,7 @@ class Recipe:
         need(isinstance(self.channels_last, bool), "channels_last", "it must be true or false")
         need(self.lr_scaling in LR_SCALINGS, "lr_scaling", f"choices are {', '.join(LR_SCALINGS)}")
         need(self.classifier_init in CLASSIFIER_INITS, "classifier_init", f"choices are {', '.join(CLASSIFIER_INITS)}")
+        need(self.loader in LOADERS, "loader", f"choices are {', '.join(LOADERS)}")
         for field in ("lr_reference_batch", "subset_classes"):
             value = getattr(self, field)
             need(value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0), field, "it must be a positive integer, or absent")

@@ -101,6 +101,17 @@ def trtexec_command(onnx_path: Path, input_shape: tuple[int, ...], target: Targe
     return command
 
 
+def tensorrt_runtime() -> dict[str, str | None]:
+    """The TensorRT this host has: the Python package (tensorrt-cu13/-cu12 from PyPI) and trtexec."""
+    try:
+        import tensorrt
+
+        python, why = tensorrt.__version__, None
+    except ImportError as error:
+        python, why = None, f"{error}; pip install 'accelbench[tensorrt]' on a CUDA host"
+    return {"python": python, "python_missing": why, "trtexec": shutil.which("trtexec")}
+
+
 class TensorRtBackend:
     name = "tensorrt"
     needs_onnx = True

@@ -1,0 +1,301 @@
+"""The GPU campaign: everything a lent GPU machine should measure, from a bare start, in one run.
+
+    python -m benchmarks.gpu_campaign --out DIR     # writes DIR/gpu_campaign_<gpu>.json (default: benchmarks/results)
+
+Steps (a failing step is recorded with its error; the others go on):
+1. setup: GPU, driver, torch/torchvision, nvJPEG, ONNX Runtime providers, TensorRT (Python API or trtexec);
+2. data: a synthetic ImageNet-layout folder of JPEGs at ImageNet sizes (benchmarks.gpu_check);
+3. loader: EfficientNet-B0, batch 512, 160 px, AMP, channels-last. The same training step fed a batch
+   already on the GPU (the model-bound baseline), the CPU loader (worker processes), and the GPU path
+   (training.gpu_data); `gpu_busy_share` = baseline step time / step time with the loader;
+4. gpu_decode: the GPU path alone (decode + crop + resize), images/s;
+5. train_gpu_loader: `train()` with `loader = "gpu"` (2 short epochs, validation included);
+6. ddp: DistributedDataParallel over every GPU present, GPU path;
+7. engines: TensorRT and ONNX Runtime's CUDA / TensorRT providers on the 20 reference architectures
+   (benchmarks/reference_architectures.json), latency at batch 1 and throughput at 512, 256 px, with
+   the torch backend beside them; Kendall tau against the reference's A100 and 3090 records and the
+   torch backend. A runtime that is not installed is recorded as unavailable, with why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from benchmarks.gpu_check import B0, synthetic_imagenet
+
+REFERENCE = Path(__file__).with_name("reference_architectures.json")
+BATCH, RESOLUTION = 512, 160
+TRAIN_IMAGES, VAL_IMAGES = 8192, 1024
+MEASURED_EPOCHS = 2  # after one warm-up epoch
+
+
+def setup(summary: dict) -> None:
+    import torch
+    import torchvision
+
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+    except FileNotFoundError:
+        smi = None
+    figures = {"nvidia_smi": smi, "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+               "torchvision": torchvision.__version__, "devices": torch.cuda.device_count(), "cpus": os.cpu_count()}
+    figures["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    try:
+        import onnxruntime
+
+        figures["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
+    except ImportError as error:
+        figures["onnxruntime"] = f"not installed: {error}"
+    from profiling.backends.tensorrt import tensorrt_runtime
+
+    figures["tensorrt"] = tensorrt_runtime()
+    summary["setup"] = figures
+
+
+def _model_and_step(classes: int):
+    import torch
+
+    from search_space import Architecture
+    from search_space.builder import build
+    from training.recipe import ANB_PROXY
+    from training.trainer import Session
+
+    recipe = ANB_PROXY.replace(devices=1)
+    torch.backends.cudnn.benchmark = True
+    session = Session(build(Architecture.from_compact(B0), classes, recipe.activation), recipe, torch.device("cuda"))
+    optimizer = torch.optim.SGD(session.model.parameters(), lr=0.1, momentum=0.9)
+    scaler = torch.amp.GradScaler("cuda")
+
+    def step(images, labels) -> None:
+        images, labels = session.batch(images, labels)
+        loss = session.loss(session.forward(images).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return session, step
+
+
+def _timed_epochs(split, step) -> tuple[float, int]:
+    """Seconds per step over MEASURED_EPOCHS epochs, after one warm-up epoch."""
+    import torch
+
+    for images, labels in split.epoch(0, RESOLUTION, 0):
+        step(images, labels)
+    torch.cuda.synchronize()
+    started, steps = time.perf_counter(), 0
+    for epoch in range(1, 1 + MEASURED_EPOCHS):
+        for images, labels in split.epoch(epoch, RESOLUTION, 0):
+            step(images, labels)
+            steps += 1
+    torch.cuda.synchronize()
+    return (time.perf_counter() - started) / steps, steps
+
+
+def loader(summary: dict, root: Path) -> None:
+    import torch
+
+    from training.data import TrainingData
+
+    cpu_workers = max(1, (os.cpu_count() or 2) - 2)
+    cpu_data = TrainingData(root, workers=cpu_workers, pin_memory=True)
+    gpu_data = TrainingData(root, workers=min(8, cpu_workers))
+    session, step = _model_and_step(cpu_data.num_classes())
+    figures: dict = {"model": "efficientnet_b0", "batch": BATCH, "resolution": RESOLUTION, "train_images": TRAIN_IMAGES, "measured_epochs": MEASURED_EPOCHS}
+    summary["loader"] = figures
+
+    cpu_split = cpu_data.split("train", BATCH, 0.08, 0.875)
+    cached = [tuple(t.to("cuda") for t in batch) for batch in [next(iter(cpu_split.epoch(0, RESOLUTION, 0)))]]
+    for _ in range(3):
+        step(*cached[0])
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(20):
+        step(*cached[0])
+    torch.cuda.synchronize()
+    baseline = (time.perf_counter() - started) / 20
+    figures["cached_batch"] = {"step_s": baseline, "images_per_s": BATCH / baseline}
+
+    for name, data, kind in (("gpu_path", gpu_data, "gpu"), ("cpu_loader", cpu_data, "cpu")):
+        split = data.split("train", BATCH, 0.08, 0.875, loader=kind, device="cuda")
+        step_s, steps = _timed_epochs(split, step)
+        figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s,
+                         "loader_workers": data.workers}
+        print(f"  {name}: {BATCH / step_s:,.0f} images/s, busy share {baseline / step_s:.2f}", flush=True)
+
+
+def gpu_decode(summary: dict, root: Path) -> None:
+    import torch
+
+    from training.data import TrainingData
+
+    split = TrainingData(root, workers=8).split("train", BATCH, 0.08, 0.875, loader="gpu", device="cuda")
+    for _ in split.epoch(0, RESOLUTION, 0):
+        pass
+    torch.cuda.synchronize()
+    started, images = time.perf_counter(), 0
+    for epoch in range(1, 3):
+        for batch, _ in split.epoch(epoch, RESOLUTION, 0):
+            images += len(batch)
+    torch.cuda.synchronize()
+    summary["gpu_decode"] = {"images": images, "images_per_s": images / (time.perf_counter() - started), "loader_workers": 8}
+
+
+def train_gpu_loader(summary: dict, root: Path) -> None:
+    from search_space import Architecture
+    from training.data import TrainingData
+    from training.recipe import ANB_PROXY
+    from training.trainer import train
+
+    recipe = ANB_PROXY.replace(name="campaign-gpu-loader", devices=1, epochs=2, lr_peak_epoch=1, resize_start_epoch=0, resize_end_epoch=1,
+                               validate_last_epochs=1, random_weight_epochs=0, loader="gpu")
+    result = train(Architecture.from_compact(B0), recipe, TrainingData(root, workers=8), "cuda", seed=0)
+    summary["train_gpu_loader"] = {"status": result.status, "error": result.error, "train_time_s": result.train_time_s, "val_top1": result.val_top1,
+                                   "peak_memory_bytes": result.peak_memory_bytes,
+                                   "curve": [dict(loss=r.train_loss, top1=r.train_top1, val_top1=r.val_top1, resolution=r.resolution) for r in result.curve]}
+
+
+def ddp(summary: dict, root: Path) -> None:
+    import torch
+
+    from search_space import Architecture
+    from training.data import TrainingData
+    from training.distributed import train_data_parallel
+    from training.recipe import ANB_PROXY
+
+    devices = torch.cuda.device_count()
+    recipe = ANB_PROXY.replace(name="campaign-ddp", devices=devices, epochs=1, lr_peak_epoch=0, resize_start_epoch=0, resize_end_epoch=1,
+                               validate_last_epochs=1, random_weight_epochs=0, loader="gpu")
+    started = time.perf_counter()
+    outcome = train_data_parallel(Architecture.from_compact(B0), recipe, TrainingData(root, workers=8), "cuda", 0, None, True)
+    summary["ddp"] = {"ranks": devices, "wall_s": time.perf_counter() - started, "steps": len(outcome.steps),
+                      "loss_first_last": [outcome.steps[0].loss, outcome.steps[-1].loss], "val_top1": outcome.curve[-1].val_top1}
+
+
+def engine_targets():
+    from profiling.protocol import Target
+
+    return {
+        "tensorrt": (Target("trt_b512", "tensorrt", batch=512, resolution=256, device="cuda", precision="fp16"),
+                     Target("trt_b1", "tensorrt", batch=1, resolution=256, device="cuda", precision="fp16")),
+        "ort_tensorrt": (Target("ort_trt_b512", "onnxruntime", batch=512, resolution=256, device="tensorrt", precision="fp32"),
+                         Target("ort_trt_b1", "onnxruntime", batch=1, resolution=256, device="tensorrt", precision="fp32")),
+        "ort_cuda": (Target("ort_cuda_b512", "onnxruntime", batch=512, resolution=256, device="cuda", precision="fp32"),
+                     Target("ort_cuda_b1", "onnxruntime", batch=1, resolution=256, device="cuda", precision="fp32")),
+        "torch": (Target("torch_b512", "torch", batch=512, resolution=256, device="cuda", precision="fp16", options={"images_per_pass": 10240}),
+                  Target("torch_b1", "torch", batch=1, resolution=256, device="cuda", precision="fp16", options={"repeats": 30})),
+    }
+
+
+def engines(summary: dict, reference: list[dict], work: Path) -> None:
+    """Every engine that is available, on the reference architectures; the torch backend only beside one."""
+    from scipy.stats import kendalltau
+
+    from profiling.backends import get_backend
+    from profiling.export import ExportSettings, export_onnx
+    from search_space import Architecture
+
+    targets = engine_targets()
+    figures: dict = {}
+    summary["engines"] = figures
+    runnable = []
+    for name, (big, one) in targets.items():
+        availability = get_backend(big.backend).available(big)
+        figures[name] = {"available": availability.ok, "why": availability.reason}
+        if availability.ok:
+            runnable.append(name)
+    if runnable == ["torch"] or not runnable:
+        figures["skipped"] = "no TensorRT or ONNX Runtime GPU provider here: nothing to compare the torch backend with"
+        return
+    onnx = {}
+    for entry in reference:
+        architecture = Architecture.from_compact(entry["compact"])
+        path = export_onnx(architecture, work / f"{architecture.arch_id}.onnx", ExportSettings(resolution=256))  # a dynamic batch axis
+        onnx[entry["compact"]] = {1: path, 512: path}
+    for name in runnable:
+        big, one = targets[name]
+        backend = get_backend(big.backend)
+        rows = []
+        for entry in reference:
+            architecture = Architecture.from_compact(entry["compact"])
+            paths = onnx[entry["compact"]]
+            started = time.perf_counter()
+            wide, single = backend.measure(architecture, paths[512], big), backend.measure(architecture, paths[1], one)
+            rows.append({"compact": entry["compact"], "throughput_ips": wide.throughput_ips, "latency_ms_b1": single.latency.median_ms if single.latency else None,
+                         "build_time_s": [wide.build_time_s, single.build_time_s], "error": wide.error or single.error,
+                         "environment": {k: v for k, v in wide.environment.items() if k != "command"}, "seconds": time.perf_counter() - started})
+            print(f"  {name} {entry['compact']}: {rows[-1]['throughput_ips']} img/s {rows[-1]['error'] or ''}", flush=True)
+        figures[name]["rows"] = rows
+    for name in runnable:
+        rows = figures[name]["rows"]
+        ok = [(r, e) for r, e in zip(rows, reference) if r["throughput_ips"]]
+        if len(ok) < 3:
+            continue
+        ours = [r["throughput_ips"] for r, _ in ok]
+        figures[name]["kendall_tau_vs_reference_a100"] = float(kendalltau(ours, [e["throughput_a100"] for _, e in ok]).statistic)
+        figures[name]["kendall_tau_vs_reference_3090"] = float(kendalltau(ours, [e["throughput_3090"] for _, e in ok]).statistic)
+        if name != "torch" and "torch" in runnable:
+            torch_rows = {r["compact"]: r["throughput_ips"] for r in figures["torch"]["rows"]}
+            pairs = [(r["throughput_ips"], torch_rows[r["compact"]]) for r, _ in ok if torch_rows.get(r["compact"])]
+            figures[name]["kendall_tau_vs_torch_backend"] = float(kendalltau(*zip(*pairs)).statistic) if len(pairs) >= 3 else None
+
+
+def gpu_slug(summary: dict) -> str:
+    name = ((summary.get("setup") or {}).get("gpu") or "unknown").lower()
+    for prefix in ("nvidia ", "geforce ", "tesla "):
+        name = name.replace(prefix, "")
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_") or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results")), help="folder for gpu_campaign_<gpu>.json")
+    parser.add_argument("--work", default="/tmp/gpu-campaign", help="scratch folder (synthetic JPEGs, ONNX files)")
+    parser.add_argument("--steps", default="setup,data,loader,gpu_decode,train_gpu_loader,ddp,engines", help="comma-separated steps to run")
+    arguments = parser.parse_args(argv)
+    out, work = Path(arguments.out), Path(arguments.work)
+    out.mkdir(parents=True, exist_ok=True)
+    (work / "onnx").mkdir(parents=True, exist_ok=True)
+    root = work / "imagenet"
+    summary: dict = {"command": "python -m benchmarks.gpu_campaign " + " ".join(argv if argv is not None else sys.argv[1:]), "started": time.time()}
+    steps = {
+        "setup": lambda: setup(summary),
+        "data": lambda: synthetic_imagenet(root, classes=10, train=TRAIN_IMAGES, val=VAL_IMAGES),  # before CUDA starts: the pool forks
+        "loader": lambda: loader(summary, root),
+        "gpu_decode": lambda: gpu_decode(summary, root),
+        "train_gpu_loader": lambda: train_gpu_loader(summary, root),
+        "ddp": lambda: ddp(summary, root),
+        "engines": lambda: engines(summary, json.loads(REFERENCE.read_text()), work / "onnx"),
+    }
+    chosen = arguments.steps.split(",")
+    unknown = [name for name in chosen if name not in steps]
+    if unknown:
+        print(f"unknown steps: {', '.join(unknown)}; choices are {', '.join(steps)}", file=sys.stderr)
+        return 2
+    path = None
+    for name in [n for n in steps if n in chosen]:
+        started = time.perf_counter()
+        try:
+            steps[name]()
+        except Exception as error:  # noqa: BLE001 - one failing step must not hide the others' numbers
+            summary.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"
+            traceback.print_exc()
+        summary.setdefault("seconds", {})[name] = time.perf_counter() - started
+        print(f"== {name}: {summary['seconds'][name]:.1f} s{' (failed)' if name in summary.get('errors', {}) else ''}", flush=True)
+        path = out / f"gpu_campaign_{gpu_slug(summary)}.json"
+        path.write_text(json.dumps(summary, indent=1, default=str))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
