@@ -134,20 +134,35 @@ def loader(summary: dict, root: Path) -> None:
 
 
 def gpu_decode(summary: dict, root: Path) -> None:
+    """The GPU path alone, and its parts: bytes from the loader workers, decode, crop + resize."""
     import torch
 
     from training.data import TrainingData
+    from training.gpu_data import crop_resize, decode
 
-    split = TrainingData(root, workers=8).split("train", BATCH, 0.08, 0.875, loader="gpu", device="cuda")
+    data = TrainingData(root, workers=8)
+    split = data.split("train", BATCH, 0.08, 0.875, loader="gpu", device="cuda")
+    figures: dict = {"loader_workers": 8}
+    summary["gpu_decode"] = figures
+
+    def rate(work) -> float:
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        images = work()
+        torch.cuda.synchronize()
+        return images / (time.perf_counter() - started)
+
     for _ in split.epoch(0, RESOLUTION, 0):
         pass
-    torch.cuda.synchronize()
-    started, images = time.perf_counter(), 0
-    for epoch in range(1, 3):
-        for batch, _ in split.epoch(epoch, RESOLUTION, 0):
-            images += len(batch)
-    torch.cuda.synchronize()
-    summary["gpu_decode"] = {"images": images, "images_per_s": images / (time.perf_counter() - started), "loader_workers": 8}
+    figures["whole_path_images_per_s"] = rate(lambda: sum(len(batch) for epoch in (1, 2) for batch, _ in split.epoch(epoch, RESOLUTION, 0)))
+    encoded = split.loader.loader  # the workers' DataLoader of EncodedBatch
+    figures["bytes_only_images_per_s"] = rate(lambda: sum(len(batch.sizes) for epoch in (1, 2) for batch in split.epoch(epoch, RESOLUTION, 0).loader))
+    batches = list(encoded)[:4]
+    figures["decode_only_images_per_s"] = rate(lambda: sum(len(decode(batch.data, torch.device("cuda"))) for batch in batches * 3))
+    decoded = [(decode(batch.data, torch.device("cuda")), batch) for batch in batches]
+    figures["crop_resize_only_images_per_s"] = rate(lambda: sum(len(crop_resize(images, batch.boxes, batch.flips, RESOLUTION)) for images, batch in decoded * 3))
+    for name, value in figures.items():
+        print(f"  {name}: {value:,.0f}", flush=True)
 
 
 def train_gpu_loader(summary: dict, root: Path) -> None:

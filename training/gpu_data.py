@@ -30,6 +30,7 @@ from torchvision.ops import roi_align
 from training.data import Box, ImageFolderData, SampleRequest, centre_crop_box, random_resized_crop_box
 
 PREFETCH_BATCHES = 3  # decoded batches waiting on the device, per split
+CANVAS_IMAGES = 64
 CANVAS_PIXELS = 128 * 2**20  # per canvas (x 3 channels x 4 bytes): the crops of raw ImageNet's few huge images get canvases of their own
 
 
@@ -49,13 +50,20 @@ def is_jpeg(data: bytes) -> bool:
 
 @dataclass
 class EncodedBatch:
-    """A batch before decoding: file bytes, each image's crop box in full-size pixels, flips, labels."""
+    """A batch before decoding: the files' bytes end to end (one tensor: a worker hands the batch over in
+    one shared-memory block, not one per image), each image's crop box in full-size pixels, flips, labels."""
 
-    data: list[torch.Tensor]  # uint8, 1-D
+    encoded: torch.Tensor  # uint8, 1-D: the files one after another
+    sizes: list[int]  # bytes of each file
     boxes: torch.Tensor  # float32 [N, 4]: left, top, width, height
     flips: torch.Tensor  # bool [N]
     labels: torch.Tensor  # int64 [N]
     resolution: int
+
+    @property
+    def data(self) -> list[torch.Tensor]:
+        """Each file's bytes: views, no copies."""
+        return list(torch.split(self.encoded, self.sizes))
 
 
 class EncodedImageFolder(Dataset):
@@ -67,12 +75,12 @@ class EncodedImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, request: SampleRequest) -> tuple[torch.Tensor, Box, bool, int, int]:
+    def __getitem__(self, request: SampleRequest) -> tuple[bytes, Box, bool, int, int]:
         path, label = self.images.samples[request.index]
         with open(path, "rb") as handle:
             data = handle.read()
         flip, box = crop_choice(self.images, request, *image_size(data))
-        return torch.frombuffer(bytearray(data), dtype=torch.uint8), box, flip, label, request.resolution
+        return data, box, flip, label, request.resolution
 
 
 def crop_choice(images: ImageFolderData, request: SampleRequest, width: int, height: int) -> tuple[bool, Box]:
@@ -84,9 +92,11 @@ def crop_choice(images: ImageFolderData, request: SampleRequest, width: int, hei
     return flip, random_resized_crop_box(width, height, images.crop_scale_min, rng)
 
 
-def collate(items: list[tuple[torch.Tensor, Box, bool, int, int]]) -> EncodedBatch:
+def collate(items: list[tuple[bytes, Box, bool, int, int]]) -> EncodedBatch:
     data, boxes, flips, labels, resolutions = zip(*items)
-    return EncodedBatch(list(data), torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips), torch.tensor(labels), resolutions[0])
+    encoded = torch.frombuffer(bytearray(b"".join(data)), dtype=torch.uint8)
+    return EncodedBatch(encoded, [len(item) for item in data], torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips), torch.tensor(labels),
+                        resolutions[0])
 
 
 def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -109,7 +119,8 @@ def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]
 def crop_resize(images: list[torch.Tensor], boxes: torch.Tensor, flips: torch.Tensor, resolution: int) -> torch.Tensor:
     """Each image's box resized to resolution² and flipped where asked, as one uint8 NCHW batch.
 
-    The crops, largest first, are gathered into canvases of at most CANVAS_PIXELS, each crop at the
+    The crops, largest first, are gathered into canvases of at most CANVAS_IMAGES crops of similar size
+    (a canvas is as large as its largest crop) and at most CANVAS_PIXELS, each crop at the
     top left with its last row and column repeated beyond it; one roi_align per canvas resizes them
     all. So a crop is resized as if cut out first (edges clamped to the crop, as torch's interpolate
     does), never reading its neighbours or the rest of its image."""
@@ -118,7 +129,7 @@ def crop_resize(images: list[torch.Tensor], boxes: torch.Tensor, flips: torch.Te
     out = torch.empty(len(images), 3, resolution, resolution, dtype=torch.uint8, device=device)
     order = sorted(range(len(images)), key=lambda i: int(boxes[i, 2] * boxes[i, 3]), reverse=True)
     while order:
-        count = max(1, min(len(order), CANVAS_PIXELS // int(boxes[order[0], 2] * boxes[order[0], 3])))
+        count = max(1, min(len(order), CANVAS_IMAGES, CANVAS_PIXELS // int(boxes[order[0], 2] * boxes[order[0], 3])))
         chunk, order = order[:count], order[count:]
         canvas = _canvas([images[i] for i in chunk], boxes[chunk])
         sizes = boxes[chunk, 2:].to(device=device, dtype=torch.float32)
