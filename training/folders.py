@@ -8,6 +8,7 @@ new tasks instead of mixing its records with those of the first.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
@@ -18,6 +19,7 @@ from search_space.errors import InputError
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 SPLITS = ("train", "val")
+MARKER = "prepared.json"  # in a prepared copy (training.prepare): its source and settings
 
 
 class DataError(InputError):
@@ -74,6 +76,7 @@ class DatasetIdentity:
     classes: int
     train_images: int
     val_images: int
+    prepared: str | None = None  # a prepared copy's settings and source ("max_side=400 quality=90 of <data_id>")
 
 
 def identify(root: str | Path) -> DatasetIdentity:
@@ -95,7 +98,15 @@ def identify(root: str | Path) -> DatasetIdentity:
         counts[split] = len(samples)
         for path, _ in samples:
             digest.update(f"{split}/{Path(path).parent.name}/{Path(path).name}\n".encode())
-    return DatasetIdentity(digest.hexdigest()[:12], len(classes), counts["train"], counts["val"])
+    prepared = None
+    if (root / MARKER).is_file():
+        try:
+            marker = json.loads((root / MARKER).read_text())
+            prepared = f"max_side={int(marker['max_side'])} quality={int(marker['quality'])} of {marker['source_data_id']}"
+        except (ValueError, KeyError, TypeError) as error:
+            raise DataError(f"{root / MARKER} is damaged ({error}); run `accelbench data prepare` again with the same SRC and DST") from None
+        digest.update(f"prepared {prepared}\n".encode())
+    return DatasetIdentity(digest.hexdigest()[:12], len(classes), counts["train"], counts["val"], prepared)
 
 
 def resolve_data(spec: str | Path) -> Path:

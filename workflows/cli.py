@@ -12,10 +12,10 @@ import sys
 from typing import Callable, Sequence
 
 from search_space.errors import AccelbenchError
-from workflows import cmd_anb, cmd_collect, cmd_lut, cmd_profile, cmd_proxy, cmd_recipe, cmd_release, cmd_search, cmd_space, cmd_surrogate, cmd_targets, cmd_train
+from workflows import cmd_anb, cmd_collect, cmd_data, cmd_lut, cmd_profile, cmd_proxy, cmd_recipe, cmd_release, cmd_search, cmd_space, cmd_surrogate, cmd_targets, cmd_train
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space, cmd_recipe, cmd_train, cmd_profile, cmd_targets, cmd_collect, cmd_proxy, cmd_lut, cmd_anb, cmd_surrogate, cmd_release, cmd_search]
+COMMAND_MODULES = [cmd_space, cmd_recipe, cmd_data, cmd_train, cmd_profile, cmd_targets, cmd_collect, cmd_proxy, cmd_lut, cmd_anb, cmd_surrogate, cmd_release, cmd_search]
 
 
 def build_parser() -> argparse.ArgumentParser:
