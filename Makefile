@@ -6,7 +6,9 @@ CONFIG ?= workflows/configs/default.toml
 STORE ?= runs/default
 RAY_ADDRESS ?=
 
-.PHONY: setup test test-all collect bench clean
+TENSORRT_EXTRA ?= tensorrt
+
+.PHONY: setup setup-gpu test test-all collect bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[tvm,dev]' --config-settings editable_mode=compat
 	touch $@
+
+# A CUDA host: TensorRT from PyPI (TENSORRT_EXTRA=tensorrt-cu12 for CUDA 12 drivers) and ONNX Runtime's GPU
+# build (CUDA and TensorRT providers) in place of the CPU one: both packages are the `onnxruntime` module.
+setup-gpu: setup
+	$(BIN)/python -m pip install --quiet -e '.[tvm,dev,$(TENSORRT_EXTRA)]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip uninstall --quiet -y onnxruntime
+	$(BIN)/python -m pip install --quiet 'onnxruntime-gpu>=1.27'
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -75,7 +75,7 @@ def profile_command(arguments: argparse.Namespace) -> None:
     from profiling.runner import profile
     from search_space.jsonl import read_architectures
 
-    get_backend(arguments.backend)
+    backend = get_backend(arguments.backend)
     target = Target(
         name=f"{arguments.backend}-b{arguments.batch}",
         backend=arguments.backend,
@@ -86,6 +86,9 @@ def profile_command(arguments: argparse.Namespace) -> None:
         threads=arguments.threads,
         options=parse_options(arguments.option),
     )
+    availability = backend.available(target)
+    if not availability:  # a sweep records this as `unavailable` and goes on; asked for here, it is an error
+        raise UsageError(f"backend {target.backend} on device {target.device} is unavailable here: {availability.reason}")
     architectures = read_architectures(arguments.input)
     rows = []
     for number, architecture in enumerate(architectures, start=1):

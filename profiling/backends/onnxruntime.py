@@ -47,7 +47,7 @@ class OnnxRuntimeBackend:
             return Availability(False, f"device={target.device!r} is not an ONNX Runtime device; choices are {', '.join(PROVIDERS)}")
         if provider not in onnxruntime.get_available_providers():
             installed = ", ".join(onnxruntime.get_available_providers())
-            return Availability(False, f"{provider} is not in this onnxruntime {onnxruntime.__version__} build (it has {installed}); install onnxruntime-gpu on a GPU host")
+            return Availability(False, f"{provider} is not in this onnxruntime {onnxruntime.__version__} build (it has {installed}); install onnxruntime-gpu on a GPU host (`make setup-gpu`)")
         if target.precision != "fp32":
             return Availability(False, f"precision={target.precision} needs a quantised/fp16 model; this backend measures fp32 ONNX")
         return Availability(True, f"onnxruntime {onnxruntime.__version__} with {provider}")

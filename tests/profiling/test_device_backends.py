@@ -33,7 +33,7 @@ def test_parse_recorded_trtexec_summaries():
 def test_trtexec_command_lines(tmp_path):
     onnx = tmp_path / "m.onnx"
     fp16 = trtexec_command(onnx, (3, 224, 224), Target("trt", "tensorrt", batch=256, device="cuda", precision="fp16"), tmp_path / "e", tmp_path / "t.json")
-    assert fp16[0] == "trtexec" and f"--onnx={onnx}" in fp16 and "--fp16" in fp16 and "--int8" not in fp16
+    assert fp16[0] == "trtexec" and f"--onnx={onnx}" in fp16 and "--stronglyTyped" in fp16 and "--fp16" not in fp16 and "--int8" not in fp16
     assert "--optShapes=images:256x3x224x224" in fp16 and f"--exportTimes={tmp_path / 't.json'}" in fp16
     int8 = trtexec_command(onnx, (3, 224, 224), Target("trt", "tensorrt", device="cuda", precision="int8", options={"calibration_cache": "c.cache"}), tmp_path / "e", tmp_path / "t")
     assert "--int8" in int8 and "--calib=c.cache" in int8
@@ -203,7 +203,9 @@ def test_gpu_throughput_is_images_over_summed_batch_time_per_pass():
 @pytest.mark.parametrize(
     "backend, target, reason",
     [
-        (TensorRtBackend(), Target("t", "tensorrt", device="cuda"), "trtexec is not on PATH"),
+        (TensorRtBackend(), Target("t", "tensorrt", device="cuda"), "No module named 'tensorrt'; pip install 'accelbench[tensorrt]'"),
+        (TensorRtBackend(), Target("t", "tensorrt", device="cuda", options={"runner": "trtexec"}), "trtexec is not on PATH"),
+        (TensorRtBackend(), Target("t", "tensorrt", device="cuda", options={"runner": "fast"}), "runner='fast' is not allowed; choices are auto, python, trtexec"),
         (VitisBackend(), Target("v", "vitis", device="zcu102", precision="int8", options={"calibration": "x"}), "vai_c_xir is not on PATH"),
         (VitisBackend(), Target("v", "vitis", precision="int8", options={"board": "u280"}), "board='u280' is not known"),
         (VitisBackend(), Target("v", "vitis", options={"calibration": "x"}), "the DPU runs int8"),
