@@ -271,12 +271,59 @@ def gpu_slug(summary: dict) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_") or "unknown"
 
 
+TABLE_BEGIN, TABLE_END = "<!-- gpu_campaign table: begin (python -m benchmarks.gpu_campaign --docs) -->", "<!-- gpu_campaign table: end -->"
+RESULTS = Path(__file__).with_name("results")
+
+
+def table(latest: dict, first: dict) -> str:
+    """The README's and docs/FIDELITY.md's table of the campaign's results (`latest`: the loader and its
+    parts with the current code; `first`: the steps only the first run made)."""
+    loader, decode = latest["loader"], latest["gpu_decode"]
+    gpu = latest["setup"]["gpu"]
+
+    def rate(entry: dict) -> str:
+        return f"{entry['images_per_s']:,.0f}"
+
+    rows = [
+        ("batch already on the GPU (the model-bound step)", rate(loader["cached_batch"]), "1.00"),
+        (f"GPU path (`loader = \"gpu\"`), {loader['gpu_path']['loader_workers']} workers reading bytes", rate(loader["gpu_path"]),
+         f"{loader['gpu_path']['gpu_busy_share']:.2f}"),
+        (f"CPU loader, {loader['cpu_loader']['loader_workers']} worker processes", rate(loader["cpu_loader"]), f"{loader['cpu_loader']['gpu_busy_share']:.2f}"),
+        ("GPU path without training: whole / bytes from workers / decode / crop + resize",
+         " / ".join(f"{decode[k]:,.0f}" for k in ("whole_path_images_per_s", "bytes_only_images_per_s", "decode_only_images_per_s", "crop_resize_only_images_per_s")), ""),
+    ]
+    trained, ddp = first["train_gpu_loader"], first["ddp"]
+    lines = [f"EfficientNet-B0, batch {loader['batch']}, {loader['resolution']} px, AMP, channels-last, {loader['train_images']:,} synthetic "
+             f"ImageNet-size JPEGs; {gpu}, torch {latest['setup']['torch']}, torchvision {latest['setup']['torchvision']}, "
+             f"{latest['setup']['cpus']} CPUs (`benchmarks/results/gpu_campaign_h200.json`):", "",
+             "| step | images/s | GPU busy share |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    engines = first["engines"]
+    lines += ["", f"`train()` with the GPU path ({first['code'].split(':')[0]}): {trained['status']}, 2 epochs 160 -> 192 px in {trained['train_time_s']:.1f} s; "
+              f"DDP over {ddp['ranks']} GPU with it: ok, {ddp['steps']} steps. TensorRT and ONNX Runtime's GPU providers: not installed there "
+              f"(\"{engines['tensorrt']['why'].split(':')[0]}\"; \"{engines['ort_cuda']['why'].split(';')[0]}\")."]
+    return "\n".join([TABLE_BEGIN, *lines, TABLE_END])
+
+
+def write_docs(paths: list[Path]) -> None:
+    block = table(json.loads((RESULTS / "gpu_campaign_h200.json").read_text()), json.loads((RESULTS / "gpu_campaign_h200_first.json").read_text()))
+    for path in paths:
+        text = path.read_text()
+        start, end = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
+        path.write_text(text[:start] + block + text[end:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(Path(__file__).with_name("results")), help="folder for gpu_campaign_<gpu>.json")
     parser.add_argument("--work", default="/tmp/gpu-campaign", help="scratch folder (synthetic JPEGs, ONNX files)")
     parser.add_argument("--steps", default="setup,data,loader,gpu_decode,train_gpu_loader,ddp,engines", help="comma-separated steps to run")
+    parser.add_argument("--docs", action="store_true", help="rewrite the results table in README.md and docs/FIDELITY.md from the committed JSON")
     arguments = parser.parse_args(argv)
+    if arguments.docs:
+        root = Path(__file__).resolve().parents[1]
+        write_docs([root / "README.md", root / "docs" / "FIDELITY.md"])
+        return 0
     out, work = Path(arguments.out), Path(arguments.work)
     out.mkdir(parents=True, exist_ok=True)
     (work / "onnx").mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,32 @@
+"""The GPU campaign script: its tables in the docs come from its committed results, and a failing step
+is recorded without stopping the others (the GPU steps themselves run only on a lent GPU machine)."""
+
+import json
+from pathlib import Path
+
+from benchmarks import gpu_campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_tables_are_the_committed_results():
+    block = gpu_campaign.table(json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text()),
+                               json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text()))
+    for path in (ROOT / "README.md", ROOT / "docs" / "FIDELITY.md"):
+        assert block in path.read_text(), f"{path.name}: run python -m benchmarks.gpu_campaign --docs"
+
+
+def test_a_failing_step_is_recorded_and_the_rest_run(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(gpu_campaign, "setup", lambda summary: summary.setdefault("setup", {"gpu": "NVIDIA Test GPU"}) and ran.append("setup"))
+    monkeypatch.setattr(gpu_campaign, "loader", lambda summary, root: (_ for _ in ()).throw(RuntimeError("CUDA error: no kernel image")))
+    monkeypatch.setattr(gpu_campaign, "gpu_decode", lambda summary, root: ran.append("gpu_decode"))
+    assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,loader,gpu_decode"]) == 0
+    summary = json.loads((tmp_path / "gpu_campaign_test_gpu.json").read_text())
+    assert summary["errors"] == {"loader": "RuntimeError: CUDA error: no kernel image"}
+    assert ran == ["setup", "gpu_decode"] and set(summary["seconds"]) == {"setup", "loader", "gpu_decode"}
+
+
+def test_unknown_steps_are_refused(tmp_path, capsys):
+    assert gpu_campaign.main(["--out", str(tmp_path), "--steps", "setup,warp"]) == 2
+    assert "unknown steps: warp" in capsys.readouterr().err
