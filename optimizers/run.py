@@ -16,6 +16,9 @@ from optimizers.pareto import hypervolume, non_dominated
 from optimizers.problem import BudgetExhausted, Constraint, Problem, SearchError, direction, fitness
 
 
+MAX_BUDGET = 10_000_000  # queries; a search at the reference's scale asks 1,500
+
+
 @dataclass(frozen=True)
 class SearchSpec:
     algorithm: str
@@ -25,6 +28,10 @@ class SearchSpec:
     seed: int
 
     def check(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise SearchError(f"--seed {self.seed} is not allowed; it must be in [0, 2**32)")
+        if not 1 <= self.budget <= MAX_BUDGET:
+            raise SearchError(f"--budget {self.budget} is not allowed; it must be in [1, {MAX_BUDGET:,}]")
         module = get_algorithm(self.algorithm)
         if len(self.objectives) > 1 and not module.MULTI_OBJECTIVE:
             multi = ", ".join(name for name, m in ALGORITHMS.items() if m.MULTI_OBJECTIVE)
@@ -134,7 +141,10 @@ def trajectory_plot(runs: dict[str, list[SearchResult]], path: Path) -> None:
     objective = next(iter(runs.values()))[0].spec.objectives[0]
     axis.set_xlabel("queries")
     axis.set_ylabel(f"best {objective} so far")
-    axis.set_xscale("log")
+    if any(np.isfinite(r.best_so_far()).any() for results in runs.values() for r in results):
+        axis.set_xscale("log")
+    else:
+        axis.text(0.5, 0.5, "no query met the constraints", transform=axis.transAxes, ha="center", va="center")
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90, metadata={"Software": None})

@@ -353,10 +353,33 @@ def check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
     if not host or not port.isdigit():
         raise ClusterError(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT)")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        with socket.create_connection((host, int(port)), timeout=timeout_s) as connection:
+            speaks_grpc = _answers_http2(connection)
     except OSError as error:
         raise ClusterError(f"no Ray cluster answers at {address} within {timeout_s:g} s ({error.strerror or error}); "
                            "check the address, and that `ray start --head` runs there") from None
+    if not speaks_grpc:
+        raise ClusterError(f"something listens at {address}, but it is not a Ray cluster (no gRPC answer within {timeout_s:g} s); "
+                           "give the head's GCS address (`ray start --head` prints it; port 6379 by default)")
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # and an empty SETTINGS frame
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """Whether the peer answers HTTP/2's connection preface with a SETTINGS frame, as any gRPC server
+    (Ray's GCS, the Ray Client server) must: 9 bytes of frame header, type 4."""
+    connection.sendall(HTTP2_PREFACE)
+    header = b""
+    try:
+        while len(header) < 9:
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except socket.timeout:
+        return False
+    return header[3] == 4
 
 
 def local_identity(sweep: Sweep) -> DatasetIdentity | None:

@@ -63,6 +63,10 @@ class StoreError(AccelbenchError):
     """A store that cannot be used as asked (locked by another process, unreadable, ...)."""
 
 
+class DamagedStore(StoreError):
+    """Record files that cannot be read: a command that would silently leave their records out stops."""
+
+
 class NotAStore(InputError):
     """A path given as a store that is not one (a file, a foreign folder)."""
 
@@ -107,6 +111,7 @@ class Store:
         self.uri = text
         self.reported_quarantine: list[str] = []  # files moved aside by this process (lock holder)
         self.skipped: list[str] = []  # files a reader without the lock left alone, with the reason
+        self.damaged: list[str] = []  # of those, record files that could not be read (their records are missing)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -118,8 +123,10 @@ class Store:
         return self._type() == pafs.FileType.Directory
 
     def is_store(self) -> bool:
-        """A store: marked by `_store.json`, or (written before the mark existed) holding a table folder."""
-        return self._type(MARKER) == pafs.FileType.File or any(self._type(table) == pafs.FileType.Directory for table in SCHEMAS)
+        """A store: marked by `_store.json`, or (written before the mark existed) holding a table folder, or
+        held by a process that is making it (its `_lock` comes before its mark)."""
+        return (self._type(MARKER) == pafs.FileType.File or self._type(LOCK) == pafs.FileType.File
+                or any(self._type(table) == pafs.FileType.Directory for table in SCHEMAS))
 
     def check_usable(self, create: bool) -> None:
         """Raise NotAStore unless this is a store (or, with `create`, a new or empty folder to make one in)."""
@@ -325,7 +332,12 @@ class Store:
         """Quarantine `path` if this process holds the lock; else skip it and say so."""
         if self.path(LOCK) in _HELD_LOCKS:
             return self.quarantine(table, path, reason)
-        self._skip(f"{path}: {reason}; skipped (the next collect moves it aside and redoes its task)")
+        name = path.rsplit("/", 1)[-1]
+        held = f"its record {key_of_fragment(table, name)}" if FRAGMENT_NAME.fullmatch(name) else "its records (how many is unknown: a damaged file's row count is lost with it)"
+        line = f"{path}: {reason}; skipped, and with it {held} (the next collect moves it aside and redoes its task)"
+        self._skip(line)
+        if line not in self.damaged:
+            self.damaged.append(line)
         return None
 
     def quarantine(self, table: str, path: str, reason: str) -> str:

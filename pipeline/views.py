@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.store import Store, StoreError
+from pipeline.store import Store
 from search_space import ANB
+from search_space.errors import InputError
 
 ARCH_COLUMNS = ["arch_id", "space", "compact", *ANB.reference_keys, "params", "macs"]
 
@@ -34,10 +35,10 @@ def _training(store: Store, recipe_id: str | None) -> pd.DataFrame | None:
     if recipe_id is None and len(recipes) > 1:
         names = train.drop_duplicates("recipe_id").set_index("recipe_id")["recipe_name"]
         listed = ", ".join(f"{r} ({names[r]})" for r in recipes)
-        raise StoreError(f"the store holds training under several recipes: {listed}; choose one with --recipe-id")
+        raise InputError(f"the store holds training under several recipes: {listed}; choose one with --recipe-id")
     if recipe_id is not None:
         if recipe_id not in recipes:
-            raise StoreError(f"recipe_id={recipe_id!r} has no ok training records; the store has {', '.join(recipes) or 'none'}")
+            raise InputError(f"--recipe-id {recipe_id!r} has no ok training records; the store has {', '.join(recipes) or 'none'}")
         train = train[train["recipe_id"] == recipe_id]
     grouped = train.groupby("arch_id")
     result = grouped[["val_top1", "val_top5", "train_time_s", "random_weight_top1"]].mean()

@@ -20,6 +20,8 @@ def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[
             data = json.loads(line)
         except json.JSONDecodeError as error:
             raise SpaceError(f"{source}:{number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # e.g. an integer of thousands of digits
+            raise SpaceError(f"{source}:{number}: not a usable JSON value ({str(error).split(';')[0]})") from None
         if not isinstance(data, dict):
             raise SpaceError(f"{source}:{number}: expected a JSON object, got {type(data).__name__}")
         space = data.get("space", "anb")
@@ -38,7 +40,12 @@ def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[
 def read_architectures(path: str | Path) -> list[Architecture]:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SpaceError(f"cannot read {path}: {error.strerror}") from None
-    return parse_architecture_lines(text.splitlines(), str(path))
+    except UnicodeDecodeError as error:
+        raise SpaceError(f"{path}: not UTF-8 text (byte {error.start}); expected JSON lines of architectures") from None
+    architectures = parse_architecture_lines(text.splitlines(), str(path))
+    if not architectures:
+        raise SpaceError(f"{path} holds no architectures; expected JSON lines, one architecture of reference keys per line")
+    return architectures

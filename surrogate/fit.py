@@ -53,6 +53,10 @@ def inverse(transform: str, y: np.ndarray) -> np.ndarray:
     return np.exp(y) if transform == "log" else y
 
 
+MAX_MEMBERS = 50
+MAX_FOLDS = 1000
+
+
 @dataclass(frozen=True)
 class FitSettings:
     models: tuple[str, ...] = ("xgboost", "lightgbm", "linear", "block_additive", "block_queue", "block_additive_robust", "block_queue_robust")  # random_forest on request: slower, never chosen on the shared records
@@ -71,12 +75,14 @@ class FitSettings:
         unknown = sorted(set(self.transforms) - set(TRANSFORMS))
         if unknown:
             raise SurrogateError(f"transforms {unknown} are unknown; choices are {', '.join(TRANSFORMS)}")
-        if self.members < 1:
-            raise SurrogateError(f"members={self.members} is not allowed; it must be >= 1")
+        if not 1 <= self.members <= MAX_MEMBERS:
+            raise SurrogateError(f"members={self.members} is not allowed; it must be in [1, {MAX_MEMBERS}] (each member is a whole fit)")
+        if not 0 <= self.seed < 2**32:
+            raise SurrogateError(f"seed={self.seed} is not allowed; it must be in [0, 2**32)")
         if not 0.5 <= self.interval_level < 1:
             raise SurrogateError(f"interval_level={self.interval_level} is not allowed; it must be in [0.5, 1)")
-        if self.calibration_folds < 2:
-            raise SurrogateError(f"calibration_folds={self.calibration_folds} is not allowed; it must be >= 2")
+        if not 2 <= self.calibration_folds <= MAX_FOLDS:
+            raise SurrogateError(f"calibration_folds={self.calibration_folds} is not allowed; it must be in [2, {MAX_FOLDS}] (and at most the rows a target learns from)")
         if not (0 < self.test_fraction and 0 < self.validation_fraction and self.test_fraction + self.validation_fraction < 0.9):
             raise SurrogateError("test_fraction and validation_fraction must be positive and leave most rows for training")
 
@@ -255,6 +261,10 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
         raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'latency_', 'throughput_')) and not c.endswith('_std'))}")
     x = features(frame)
     split = split_of(frame["arch_id"], settings)
+    for target in targets:  # before any fitting: a bad bound must not cost the targets before it
+        learn = int((np.isfinite(frame[target].to_numpy(dtype=float)) & np.isin(split, ("train", "validation"))).sum())
+        if settings.calibration_folds > learn:
+            raise SurrogateError(f"calibration_folds={settings.calibration_folds} is more than the {learn} architectures {target} learns from; give at most {learn}")
     fits = []
     started = time.perf_counter()
     for number, target in enumerate(targets, start=1):

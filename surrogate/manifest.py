@@ -19,7 +19,7 @@ from surrogate.models import SurrogateError
 
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("configspace.json", "records/archs.parquet", "records/train.parquet", "records/profile.parquet", "surrogates/surrogates.json")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_of(path: Path) -> str:
@@ -69,7 +69,7 @@ def _manifest_problems(manifest: object) -> list[str]:
         parts = PurePosixPath(name).parts
         if PurePosixPath(name).is_absolute() or ".." in parts or name in ("", MANIFEST):
             issues.append(f"{MANIFEST}: the listed path {name!r} is not a file inside the release")
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        if not isinstance(digest, str) or not SHA256.fullmatch(digest):
             issues.append(f"{MANIFEST}: the sha256 of {name!r} is not 64 hex digits")
     issues += [f"{name}: a release needs it, and the manifest does not list it" for name in REQUIRED_FILES if isinstance(listed, dict) and name not in listed]
     return issues

@@ -8,7 +8,9 @@ Every failure ends as one line on stderr, never a traceback (`--debug` shows it)
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Callable, Sequence
 
 from search_space.errors import AccelbenchError
@@ -34,21 +36,31 @@ def describe_os_error(error: OSError) -> str:
     return f"cannot use {where}: {reason}; check that the path exists, is of the right kind and is writable" if where else reason
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` ending the command): unwound like Ctrl-C, so partial outputs are removed."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | None] = arguments.handler
     prefix = f"accelbench {arguments.command}: error:"
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         return handler(arguments) or 0
     except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
         sys.stderr.close()
         return 141
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if arguments.debug:
             raise
-        print(f"accelbench {arguments.command}: interrupted; what was recorded is kept, run the same command again to resume", file=sys.stderr)
-        return 130
+        how = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+        print(f"accelbench {arguments.command}: {how}; what was recorded is kept, run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(interrupt, Terminated) else 130
     except AccelbenchError as error:
         if arguments.debug:
             raise
@@ -64,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{prefix} unexpected {type(error).__name__}: {error} (run with --debug for the traceback and report it)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

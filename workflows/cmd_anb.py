@@ -17,6 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("store")
     parser.add_argument("folder")
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
+    parser.add_argument("--allow-damaged", action="store_true", help="export even if some record files cannot be read (each is named)")
     parser.set_defaults(handler=export_command)
 
 
@@ -25,9 +26,13 @@ def import_command(arguments: argparse.Namespace) -> None:
     from pipeline.run import code_version
     from pipeline.store import Store
 
+    from workflows.errors import UsageError
+
     store = Store(arguments.store)
     store.check_usable(create=True)
     tables = rows_from_records(iter_anb_records(arguments.path), code_version())  # everything parsed before anything is written
+    if not tables.get("archs"):
+        raise UsageError(f"{arguments.path} holds no Accel-NASBench records (result_N.json files); nothing to import, no store was made")
     with store.lock("accelbench import-anb"):
         store.write_tables(tables)  # every row checked, then all tables or none
     counts = ", ".join(f"{len(rows)} {table}" for table, rows in tables.items())
@@ -37,11 +42,16 @@ def import_command(arguments: argparse.Namespace) -> None:
 def export_command(arguments: argparse.Namespace) -> None:
     from pipeline.anb_format import records_from_wide
     from pipeline.views import wide
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.output import replaceable_folder
 
     store = open_existing_store(arguments.store)
+    read_records_checked(store, arguments.allow_damaged, "export-anb")
     records = records_from_wide(wide(store, arguments.recipe_id))
+    if any("/train/" in line for line in store.damaged):  # --allow-damaged: accuracies lost with a file are left out, never written as nulls
+        kept = [record for record in records if record["metrics"]["val_top1"] is not None]
+        print(f"warning: {len(records) - len(kept)} architectures without a readable training record are left out", file=sys.stderr)
+        records = kept
     with replaceable_folder(arguments.folder, "export-anb", "FOLDER", protected=[store.root] if store.local else []) as folder:
         for number, record in enumerate(records):
             (folder / f"result_{number}.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -40,6 +40,24 @@ def open_existing_store(path: str):
     return store
 
 
+def read_records_checked(store, allow_damaged: bool, what: str) -> None:
+    """Read every record table once; a damaged record file stops `what` (exit 1) before anything is
+    written, unless `allow_damaged`, when each is named on stderr and the work goes on without it."""
+    from pipeline.store import DamagedStore
+
+    for table in ("archs", "train", "profile"):
+        store.read(table, ["task_key"])
+    if not store.damaged:
+        return
+    if allow_damaged:
+        for line in store.damaged:
+            print(f"warning: {line}", file=sys.stderr)
+        return
+    more = f" (and {len(store.damaged) - 1} more)" if len(store.damaged) > 1 else ""
+    raise DamagedStore(f"{store.damaged[0]}{more}; {what} would leave those records out, so nothing was written: "
+                       "collect or import them again, or pass --allow-damaged to go on without them")
+
+
 def collect_command(arguments: argparse.Namespace) -> int:
     from pipeline.run import collect
     from pipeline.store import Store
@@ -115,6 +133,10 @@ def status_command(arguments: argparse.Namespace) -> None:
     from pipeline.sweep import Sweep
     from search_space.errors import InputError
 
+    if arguments.plots:
+        from workflows.output import check_output_folder
+
+        check_output_folder(Path(arguments.plots), "--plots")  # a reader never writes into what it reads
     store = open_existing_store(arguments.store)
     print_summary(store)
     failures = []

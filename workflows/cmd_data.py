@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from pipeline.progress import format_duration
 from training.prepare import PrepareSettings, prepare
 from workflows.errors import UsageError
+from workflows.output import folder_kind, refuse_inside
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,6 +30,10 @@ def prepare_command(arguments: argparse.Namespace) -> None:
     if arguments.workers is not None and arguments.workers < 1:
         raise UsageError(f"--workers={arguments.workers} is not allowed; it must be at least 1")
     settings = PrepareSettings(arguments.max_side, arguments.quality)
+    refuse_inside(Path(arguments.target), "DST")
+    kind = folder_kind(Path(arguments.target).resolve()) if Path(arguments.target).is_dir() else None
+    if kind:
+        raise UsageError(f"DST {arguments.target} is {kind}; give a new folder")
     shown = [0.0]
 
     def progress(done: int, total: int, seconds: float) -> None:

@@ -64,12 +64,15 @@ def list_backends(device: str | None) -> None:
 
 def profile_command(arguments: argparse.Namespace) -> None:
     from workflows.errors import UsageError
+    from workflows.output import check_output_file
 
     if arguments.list:
         list_backends(arguments.device)
         return
     if not arguments.backend or not arguments.input:
         raise UsageError("--backend and --input are required (or --list)")
+    if arguments.output:
+        check_output_file(arguments.output)  # before any measuring
     from profiling.backends import get_backend
     from profiling.protocol import Target
     from profiling.runner import profile

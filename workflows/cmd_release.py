@@ -26,13 +26,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def release_command(arguments: argparse.Namespace) -> None:
     from surrogate.manifest import release_digest
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.output import new_folder
     from workflows.release import release_folder, write_release
 
     target = release_folder(arguments.out, arguments.name, arguments.version)
     store = open_existing_store(arguments.store)
     settings = fit_settings(arguments)
+    read_records_checked(store, arguments.allow_damaged, "release")
     with new_folder(target, "release", protected=[store.root] if store.local else []) as folder:
         manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr)
         digest = release_digest(folder)
@@ -43,6 +44,11 @@ def release_command(arguments: argparse.Namespace) -> None:
 def verify_command(arguments: argparse.Namespace) -> int:
     from surrogate.manifest import problems, release_digest
 
+    from surrogate.manifest import SHA256
+    from workflows.errors import UsageError
+
+    if arguments.digest is not None and not SHA256.fullmatch(arguments.digest):
+        raise UsageError(f"--digest {arguments.digest!r} is not a sha256 (64 lowercase hex digits, nothing around them); give the digest `release` printed")
     folder = Path(arguments.release)
     found = problems(folder, arguments.digest)
     if found:

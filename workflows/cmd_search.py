@@ -98,8 +98,8 @@ def compare_command(arguments: argparse.Namespace) -> None:
     from workflows.output import replaceable_folder
 
     oracle, objectives, constraints, protected = open_problem(arguments)
-    if arguments.seeds < 1:
-        raise UsageError(f"--seeds {arguments.seeds}: must be >= 1")
+    if not 1 <= arguments.seeds <= 1000:
+        raise UsageError(f"--seeds {arguments.seeds}: must be in [1, 1000]")
     algorithms = arguments.algorithms or [name for name, module in ALGORITHMS.items() if len(objectives) == 1 or module.MULTI_OBJECTIVE]
     reference = {}
     for text in arguments.reference:

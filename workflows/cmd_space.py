@@ -7,6 +7,7 @@ import json
 
 from search_space import count_macs, count_params, get_space, sample
 from search_space.jsonl import read_architectures
+from workflows.errors import UsageError
 from workflows.output import emit, json_lines
 
 
@@ -53,7 +54,12 @@ def info_command(arguments: argparse.Namespace) -> None:
     print(json.dumps(description, indent=2))
 
 
+MAX_SAMPLE = 10_000_000  # a sweep of a few thousand is the reference's scale; more is a mistyped number
+
+
 def sample_command(arguments: argparse.Namespace) -> None:
+    if not 1 <= arguments.n <= MAX_SAMPLE:
+        raise UsageError(f"--n {arguments.n} is not allowed; it must be in [1, {MAX_SAMPLE:,}]")
     architectures = sample(arguments.n, arguments.seed, arguments.space)
     emit(json_lines(architecture.to_reference() for architecture in architectures), arguments.output)
 

@@ -14,6 +14,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-folds", type=int, default=10, help="folds of the cross-conformal intervals (more: intervals closer to their level, a longer fit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
+    parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
 
 
 def fit_settings(arguments: argparse.Namespace):
@@ -50,12 +51,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def fit_command(arguments: argparse.Namespace) -> None:
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.output import replaceable_folder
     from workflows.surrogates import fit_store, print_metrics, write_fit
 
     settings = fit_settings(arguments)
     store = open_existing_store(arguments.store)
+    read_records_checked(store, arguments.allow_damaged, "fit")
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
         fits, _ = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
         write_fit(fits, settings, folder)
@@ -72,8 +74,8 @@ def fit_device_command(arguments: argparse.Namespace) -> None:
     if arguments.shots < 0:
         raise UsageError(f"--shots {arguments.shots}: must be 0 (zero-shot) or more")
     store = open_existing_store(arguments.store)
-    fit, details = fit_device_store(store, arguments.target, arguments.shots, arguments.seed, arguments.devices, sys.stderr)
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
+        fit, details = fit_device_store(store, arguments.target, arguments.shots, arguments.seed, arguments.devices, sys.stderr)
         write_device_fit(fit, details, folder)
     if fit.test:
         print(f"held-out {arguments.target} ({fit.rows['test']} measured architectures not among the {arguments.shots} shots):")
@@ -89,11 +91,12 @@ def query_command(arguments: argparse.Namespace) -> None:
     from search_space.jsonl import read_architectures
     from surrogate.benchmark import Benchmark
     from workflows.errors import UsageError
-    from workflows.output import write_text_atomic
+    from workflows.output import check_output_file, write_text_atomic
 
     suffix = Path(arguments.output).suffix
     if suffix not in (".csv", ".parquet"):
         raise UsageError(f"--output {arguments.output}: the suffix must be .csv or .parquet")
+    check_output_file(arguments.output)
     benchmark = Benchmark.load(arguments.surrogates)
     architectures = read_architectures(arguments.input)
     frame = pd.DataFrame([a.to_reference() for a in architectures])

@@ -46,8 +46,11 @@ def train_command(arguments: argparse.Namespace) -> None:
     from training.folders import resolve_data
     from training.trainer import train
     from workflows.errors import UsageError
+    from workflows.output import check_output_file
 
     recipe = recipe_with_overrides(arguments.recipe, arguments.set)
+    if arguments.output:
+        check_output_file(arguments.output)  # before any training
     architectures = read_architectures(arguments.input)
     if arguments.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here")

@@ -4,6 +4,9 @@ Files go to stdout or are written atomically. Folders are filled under a tempora
 destination, then moved into place. An existing destination is replaced only when it is empty or
 holds exactly a previous output of the same command (named in its `.accelbench-output.json`); never
 the current directory, a protected path (the store being read) or a folder inside or above one.
+No output goes inside a store, a release, a surrogates folder or another command's output folder
+(`inside_accelbench_folder`), however the path is spelt: those are written only by the command that
+creates them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,59 @@ from workflows.errors import OutputConflict, UsageError
 OUTPUT_MARK = ".accelbench-output.json"
 
 
+def folder_kind(folder: Path) -> str | None:
+    """What accelbench folder this is, by its marks; None for any other folder."""
+    from pipeline.store import LOCK, MARKER
+    from surrogate.manifest import MANIFEST
+    from surrogate.saved import INDEX
+
+    if (folder / MARKER).is_file() or (folder / LOCK).exists() or any((folder / "archs").glob("*.parquet")):
+        return "a store"
+    if (folder / MANIFEST).is_file():
+        return "a release"
+    if (folder / OUTPUT_MARK).is_file():  # a fit's surrogates folder is one of these
+        try:
+            return output_kind(json.loads((folder / OUTPUT_MARK).read_text())["command"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "an accelbench output folder"
+    if (folder / INDEX).is_file():
+        return "a surrogates folder"
+    return None
+
+
+def output_kind(command: str) -> str:
+    return f"the output of `accelbench {command}`"
+
+
+def inside_accelbench_folder(path: Path) -> tuple[str, Path] | None:
+    """(kind, folder) of the nearest store, release, surrogates folder or command output that holds
+    `path`, judged on the resolved path (symlinks, `..` and relative spellings all count)."""
+    for folder in path.resolve().parents:
+        kind = folder_kind(folder)
+        if kind:
+            return kind, folder
+    return None
+
+
+def refuse_inside(path: Path, label: str) -> None:
+    found = inside_accelbench_folder(path)
+    if found:
+        kind, folder = found
+        raise UsageError(f"{label} {path} is inside {folder}, {kind}; only the command that creates such a folder writes in it: "
+                         "give a path outside it")
+
+
+def check_output_folder(path: Path, label: str) -> Path:
+    """A folder that files are written into (made if missing): never an accelbench folder or inside one."""
+    refuse_inside(path, label)
+    kind = folder_kind(path.resolve()) if path.is_dir() else None
+    if kind:
+        raise UsageError(f"{label} {path} is {kind}; only the command that creates such a folder writes in it: give another folder")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label} {path} is a file; give a folder")
+    return path
+
+
 def json_lines(rows: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, sort_keys=False) + "\n" for row in rows)
 
@@ -32,6 +88,7 @@ def check_output_file(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"--output {path} is a folder; give the name of a file to write")
+    refuse_inside(path, "--output")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -58,16 +115,22 @@ def _files_under(folder: Path) -> set[str]:
     return {(Path(root) / name).relative_to(folder).as_posix() for root, _, names in os.walk(folder) for name in names}
 
 
-def _check_destination(path: Path, label: str, protected: Sequence[str | Path]) -> None:
+def _check_destination(path: Path, label: str, protected: Sequence[str | Path], command: str | None = None) -> None:
     resolved = path.resolve()
     if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
         raise UsageError(f"{label} {path} is the current directory or a folder above it; give a new folder")
     for other in protected:
         other = Path(other).resolve()
         if resolved == other or resolved in other.parents or other in resolved.parents:
-            raise UsageError(f"{label} {path} is the store {other}, inside it or above it; give a folder outside the store")
+            kind = folder_kind(other) or "the folder being read"
+            noun = kind.removeprefix("a ").removeprefix("the output of ").replace("`accelbench ", "").replace("`", " output")
+            raise UsageError(f"{label} {path} is the {noun} {other}, inside it or above it; give a folder outside the {noun}")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{label} {path} is a file; give a folder")
+    refuse_inside(path, label)
+    kind = folder_kind(resolved) if command and resolved.is_dir() else None  # (a new folder must not exist at all)
+    if kind and kind != output_kind(command):
+        raise UsageError(f"{label} {path} is {kind}; it is never replaced: give a new folder")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -105,7 +168,7 @@ def _staging(path: Path) -> Iterator[Path]:
 def replaceable_folder(path: str | Path, command: str, label: str, protected: Sequence[str | Path] = ()) -> Iterator[Path]:
     """The output folder of `command`: yields a staging folder that then replaces `path` whole."""
     path = Path(path)
-    _check_destination(path, label, protected)
+    _check_destination(path, label, protected, command)
     if path.exists() and not _previous_output_of(path, command):
         raise UsageError(f"{label} {path} is not empty and is not an earlier output of `accelbench {command}`; "
                          "nothing there is deleted: give a new or empty folder")

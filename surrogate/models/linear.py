@@ -5,6 +5,7 @@ with the penalty chosen on the validation split; saved as JSON with every coeffi
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -71,5 +72,14 @@ class LinearModel:
 
     @classmethod
     def load(cls, path: Path) -> "LinearModel":
+        """The saved model, checked: exactly the design's coefficients, every number finite."""
         values = json.loads(path.read_text())
-        return cls(values["coefficients"], values["intercept"], penalty=values["penalty"])
+        coefficients = values["coefficients"]
+        if not isinstance(coefficients, dict) or set(coefficients) != set(design_names()):
+            unknown = sorted(set(coefficients) - set(design_names())) if isinstance(coefficients, dict) else []
+            missing = sorted(set(design_names()) - set(coefficients)) if isinstance(coefficients, dict) else []
+            raise ValueError(f"coefficients must name exactly the model's {len(design_names())} features (unknown: {unknown[:3]}, missing: {missing[:3]})")
+        for name, value in [*coefficients.items(), ("intercept", values["intercept"]), ("penalty", values["penalty"])]:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name}={value!r} is not a finite number")
+        return cls(coefficients, values["intercept"], penalty=values["penalty"])

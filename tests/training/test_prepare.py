@@ -55,10 +55,10 @@ def test_a_killed_prepare_resumes_without_redoing_done_files(tmp_path):
     source = make_source(tmp_path / "src", train=60, val=10, size=(1200, 900))
     target = tmp_path / "dst"
     command = [sys.executable, "-m", "workflows.cli", "data", "prepare", str(source), str(target), "--workers", "1"]
-    process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while process.poll() is None and len(list(target.glob("train/*/*.JPEG"))) < 5:
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)  # the command and its pool, as a scheduler ends a job
     process.wait()
     done_before = {p: p.stat().st_mtime_ns for p in target.glob("*/*/*") if not p.name.startswith(".")}
     assert 5 <= len(done_before) < 141

@@ -98,6 +98,26 @@ def truncate_a_record_file(sandbox: Path) -> None:
     victim.write_bytes(victim.read_bytes()[:-20])
 
 
+def truncate_train(sandbox: Path) -> None:
+    victim = next((sandbox / "store" / "train").glob("*.parquet"))
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+
+
+def train_file() -> str:
+    return str(next(Path("store/train").glob("*.parquet")))
+
+
+def huge_integer_line(sandbox: Path) -> None:
+    line = json.loads((sandbox / "a.jsonl").read_text().splitlines()[0])
+    text = json.dumps(line)
+    key = next(iter(line))
+    (sandbox / "big.jsonl").write_text(text.replace(f'"{key}": {json.dumps(line[key])}', f'"{key}": {"9" * 5000}', 1) + "\n")
+
+
+def member(sandbox: Path, **changes) -> None:
+    edit_json(sandbox / "fit" / "models" / "val_top1" / "member0.json", lambda m: m.update(changes))
+
+
 def foreign_parquet(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"x": [1, 2, 3]}), path)
@@ -205,6 +225,48 @@ CASES = [
     Case("verify a file edited with its hash, against the digest", lambda c: ["verify", RELEASE, "--digest", c.digest], 1, ("the manifest was changed",),
          prepare=edit_release_file),
     Case("verify an intact release against its digest", lambda c: ["verify", RELEASE, "--digest", c.digest], 0, ("intact",)),
+    # --- issue 22: nothing lost, nothing silent ---
+    Case("query onto the store's only train file", lambda c: QUERY[:-1] + [train_file()], 2, ("is inside", "a store")),
+    Case("space stats onto the store's only train file", lambda c: ["space", "stats", "--input", "a.jsonl", "--output", train_file()], 2, ("is inside",)),
+    Case("query dropping a file into a store", QUERY[:-1] + ["store/train/zz.parquet"], 2, ("is inside",)),
+    Case("query into the fit it reads", QUERY[:-1] + ["fit/q.csv"], 2, ("the output of `accelbench fit`",)),
+    Case("query into a release, spelt with ..", QUERY[:-1] + [f"notes/../{RELEASE}/q.csv"], 2, ("a release",)),
+    Case("status --plots inside the store", ["status", "store", "--plots", "store/train"], 2, ("is inside",)),
+    Case("status --plots onto the store", ["status", "store", "--plots", "store"], 2, ("is a store",)),
+    Case("export-anb past a truncated train file", ["export-anb", "store", "out"], 1, ("no Parquet footer", "--allow-damaged", "nothing was written"),
+         prepare=truncate_train),
+    Case("export-anb --allow-damaged past a truncated train file", ["export-anb", "store", "out", "--allow-damaged"], 0,
+         ("warning:", "left out"), output="out", prepare=truncate_train),
+    Case("fit past a truncated train file", FIT + ["f"], 1, ("no Parquet footer", "--allow-damaged"), prepare=truncate_train),
+    Case("fit with 100000 members", ["fit", "--store", "store", "--targets", "val_top1", "--members", "100000", "--out", "f"], 2, ("members=100000 is not allowed",)),
+    Case("fit with 5000 calibration folds", FIT + ["f", "--calibration-folds", "5000"], 2, ("calibration_folds=5000 is not allowed",)),
+    Case("fit with more folds than rows", FIT + ["f", "--calibration-folds", "900"], 2, ("is more than the", "val_top1 learns from")),
+    Case("fit --seed -1", FIT + ["f", "--seed", "-1"], 2, ("seed=-1 is not allowed",)),
+    Case("search --seed -1", ["search", "--benchmark", RELEASE, "--algorithm", "random", "--objective", "val_top1", "--budget", "5", "--seed", "-1",
+                              "--output", "s"], 2, ("--seed -1 is not allowed",)),
+    Case("a search no candidate can satisfy", ["search", "--benchmark", RELEASE, "--algorithm", "evolution", "--objective", "val_top1",
+                                                "--constraint", "val_top1>=1000", "--budget", "20", "--output", "s"], 0, ("no feasible architecture",), output="s"),
+    Case("search onto the fit", ["search", "--benchmark", "fit", "--algorithm", "random", "--objective", "val_top1", "--budget", "5", "--output", "fit"], 2,
+         ("is the fit output", "inside it or above it")),
+    Case("a 5,000-digit integer in an architecture line", ["space", "stats", "--input", "big.jsonl"], 2, ("big.jsonl:1", "not a usable JSON value"),
+         prepare=huge_integer_line),
+    Case("a non-UTF-8 architecture file", ["space", "stats", "--input", "bin.jsonl"], 2, ("not UTF-8",),
+         prepare=lambda s: (s / "bin.jsonl").write_bytes(b"\xff\xfe{}\n")),
+    Case("query a non-UTF-8 architecture file", QUERY[:4] + ["bin.jsonl", "--output", "q.csv"], 2, ("not UTF-8",),
+         prepare=lambda s: (s / "bin.jsonl").write_bytes(b"\xff\xfe{}\n")),
+    Case("a member with a string coefficient", QUERY, 2, ("is not a finite number",), prepare=lambda s: member(s, intercept="0.1")),
+    Case("a member with an unknown coefficient", QUERY, 2, ("unknown: ['zzz']",),
+         prepare=lambda s: edit_json(s / "fit" / "models" / "val_top1" / "member0.json", lambda m: m["coefficients"].__setitem__("zzz", 1.0))),
+    Case("a member with a NaN intercept", QUERY, 2, ("intercept=nan",), prepare=lambda s: member(s, intercept=float("nan"))),
+    Case("space stats on an empty file", ["space", "stats", "--input", "empty.jsonl"], 2, ("holds no architectures",),
+         prepare=lambda s: (s / "empty.jsonl").write_text("")),
+    Case("import a folder with no records", ["import-anb", "notes", "--store", "new"], 2, ("nothing to import",)),
+    Case("collect an empty architecture file", ["collect", "sweep.toml", "--store", "new"], 2, ("holds no architectures",),
+         prepare=lambda s: (s / "empty.jsonl").write_text("") or (s / "sweep.toml").write_text('name = "e"\n[architectures]\nfile = "empty.jsonl"\n'
+                                                                                              '[[profiling.targets]]\nname = "cpu"\nbackend = "onnxruntime"\n')),
+    Case("space sample of 10^10 architectures", ["space", "sample", "--n", "10000000000"], 2, ("--n 10000000000 is not allowed",)),
+    Case("verify --digest with spaces", ["verify", RELEASE, "--digest", " abc "], 2, ("is not a sha256",)),
+    Case("export-anb --recipe-id nope", ["export-anb", "store", "out", "--recipe-id", "nope"], 2, ("--recipe-id 'nope' has no ok training records",)),
     # --- a cluster that does not answer, data no training host sees ---
     Case("an unreachable --address", ["collect", "sweep.toml", "--store", "new", "--address", "127.0.0.1:9"], 2, ("no Ray cluster answers at 127.0.0.1:9",),
          prepare=config),
@@ -306,3 +368,130 @@ def test_two_releases_of_the_same_name_at_once_exactly_one_wins(base, tmp_path):
     assert release_digest(tmp_path / "same-1") in winner  # the release on disk is the one that said it won
     assert main(["verify", str(tmp_path / "same-1")]) == 0
     assert not list(tmp_path.glob(".same-1.*"))  # no staging left behind
+
+
+# --- issue 22: the ways a command could lose or silently damage data, each as a test ---
+def test_a_listener_that_is_not_ray_is_refused_before_the_store_is_made(tmp_path, monkeypatch, capsys):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()  # accepts, never answers
+    monkeypatch.chdir(tmp_path)
+    config(tmp_path)
+    port = listener.getsockname()[1]
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "check_reachable", lambda address, timeout_s=1.0, real=pipeline.run.check_reachable: real(address, timeout_s))
+    assert main(["collect", "sweep.toml", "--store", "new", "--address", f"127.0.0.1:{port}"]) == 2
+    assert "is not a Ray cluster" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    listener.close()
+
+
+def test_sigterm_removes_the_partial_output(base, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sandbox = tmp_path / "sandbox"
+    shutil.copytree(base, sandbox, symlinks=True)
+    command = [sys.executable, "-m", "workflows.cli", "fit", "--store", "store", "--targets", "val_top1", "--members", "5", "--out", "f"]
+    process = subprocess.Popen(command, cwd=sandbox, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    while process.poll() is None and not list(sandbox.glob(".f.partial-*")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate()
+    assert process.returncode == 143, errors
+    assert "terminated" in errors and "Traceback" not in errors
+    assert not list(sandbox.glob(".f.partial-*")) and not (sandbox / "f").exists()
+
+
+def test_a_store_another_process_is_making_is_in_use_not_foreign(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pipeline.store import Store\n"
+                               "with Store(sys.argv[1]).lock('collect'):\n    print('held', flush=True)\n    time.sleep(60)\n", str(tmp_path / "new")],
+                              cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["_lock"]  # made, not yet marked
+        records = tmp_path / "records"
+        records.mkdir()
+        assert main(["import-anb", str(records), "--store", str(tmp_path / "new")]) == 2  # nothing to import: said before the lock
+        code = main(["status", str(tmp_path / "new")])
+        assert "not an accelbench store" not in capsys.readouterr().err and code == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# Every subcommand that writes, pointed at each kind of path in a store, a release and a fit.
+def writers() -> dict[str, Callable[[str], list[str]]]:
+    search = ["--algorithm", "random", "--objective", "val_top1", "--budget", "5"]
+    return {
+        "space sample": lambda p: ["space", "sample", "--n", "2", "--output", p],
+        "space stats": lambda p: ["space", "stats", "--input", "a.jsonl", "--output", p],
+        "query": lambda p: ["query", "--surrogates", "fit", "--input", "a.jsonl", "--output", p if p.endswith((".csv", ".parquet")) else f"{p}/q.csv"],
+        "profile": lambda p: ["profile", "--backend", "onnxruntime", "--input", "a.jsonl", "--resolution", "32", "--output", p],
+        "train": lambda p: ["train", "--recipe", "smoke", "--input", "a.jsonl", "--output", p],
+        "fit": lambda p: ["fit", "--store", "store", *LIGHT_FIT, "--out", p],
+        "fit-device": lambda p: ["fit-device", "--store", "store", "--target", "latency_zcu102", "--shots", "5", "--out", p],
+        "release": lambda p: ["release", "--store", "store", "--name", "x", "--version", "1", "--out", p, *LIGHT_FIT],
+        "export-anb": lambda p: ["export-anb", "store", p],
+        "search": lambda p: ["search", "--benchmark", RELEASE, *search, "--output", p],
+        "search-compare": lambda p: ["search-compare", "--benchmark", RELEASE, "--objective", "val_top1", "--budget", "5", "--seeds", "1", "--output", p],
+        "explain": lambda p: ["explain", "--surrogates", "fit", "--target", "val_top1", "--output", p],
+        "status --plots": lambda p: ["status", "store", "--plots", p],
+        "data prepare": lambda p: ["data", "prepare", "images", p],
+    }
+
+
+def protected_paths(sandbox: Path) -> list[str]:
+    """Each folder, its first file and first subfolder, a new name inside that, and the same reached
+    through `..` and through a symbolic link."""
+    paths = []
+    for root in ("store", "fit", RELEASE):
+        folder = sandbox / root
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        folders = sorted(p for p in folder.rglob("*") if p.is_dir())
+        picks = [folder, files[0], files[-1], *folders[:1]]
+        paths += [str(p.relative_to(sandbox)) for p in picks]
+        if folders:
+            paths.append(str((folders[0] / "new-output").relative_to(sandbox)))
+        paths.append(f"notes/../{root}/new-output")
+        paths.append(f"link-{root.replace('/', '-')}/new-output")
+    return paths
+
+
+def protected_state(sandbox: Path) -> dict:
+    return {root: snapshot(sandbox / root) for root in ("store", "fit", RELEASE)}
+
+
+@pytest.mark.parametrize("writer", list(writers()))
+def test_no_writer_touches_a_store_a_release_or_a_fit(writer, base, tmp_path, monkeypatch):
+    sandbox = tmp_path / "sandbox"
+    shutil.copytree(base, sandbox, symlinks=True)
+    for root in ("store", "fit", RELEASE):
+        os.symlink(sandbox / root, sandbox / f"link-{root.replace('/', '-')}")
+    (sandbox / "images" / "train" / "a").mkdir(parents=True)
+    (sandbox / "images" / "val" / "a").mkdir(parents=True)
+    for split in ("train", "val"):
+        shutil.copy(next((sandbox / "fit").rglob("*.png")), sandbox / "images" / split / "a" / "x.png")
+    monkeypatch.chdir(sandbox)
+    before = protected_state(sandbox)
+    own = {"fit": {"fit"}, "fit-device": {"fit"}}.get(writer, set())  # `fit --out FIT` replaces its own earlier output
+    for path in [p for p in protected_paths(sandbox) if p not in own]:
+        arguments = writers()[writer](path)
+        errors = io.StringIO()
+        with redirect_stderr(errors), redirect_stdout(io.StringIO()):
+            code = main(arguments)
+        assert code != 0, f"{' '.join(arguments)} succeeded"
+        assert "Traceback" not in errors.getvalue() and len([line for line in errors.getvalue().splitlines() if "error:" in line]) == 1, errors.getvalue()
+        assert protected_state(sandbox) == before, f"{' '.join(arguments)} changed a protected folder"
