@@ -17,6 +17,7 @@ from pipeline.records import RecordError, arch_row, row, to_table
 from pipeline.store import NotAStore, Store, StoreError
 from pipeline.views import wide
 from search_space import sample
+from search_space.errors import InputError
 
 ARCHS = sample(6, seed=3)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -330,7 +331,7 @@ def test_wide_view_asks_which_recipe_when_there_are_several(tmp_path):
     store.write("archs", [arch_row(ARCHS[0])])
     store.write("train", [train_row(0, 50.0, recipe_id="r1")])
     store.write("train", [train_row(0, 70.0, recipe_id="r2")])
-    with pytest.raises(StoreError, match="several recipes: r1 \\(smoke\\), r2 \\(smoke\\)"):
+    with pytest.raises(InputError, match="several recipes: r1 \\(smoke\\), r2 \\(smoke\\)"):  # exit 2: the user chooses
         wide(store)
     assert wide(store, recipe_id="r2")["val_top1"].tolist() == [70.0]
 

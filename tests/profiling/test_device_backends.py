@@ -241,7 +241,8 @@ def test_cli_profile_list_and_run(tmp_path):
     assert [(row["backend"], row["batch"], row["status"]) for row in rows] == [("onnxruntime", 2, "ok")] * 2
     assert all(row["latency_ms_median"] > 0 and row["samples_ms"] for row in rows)
     unavailable = subprocess.run(command[:8] + ["--device", "cuda", "--output", str(tmp_path / "u.jsonl")], capture_output=True, text=True)
-    assert unavailable.returncode == 0 and all(json.loads(l)["status"] == "unavailable" for l in (tmp_path / "u.jsonl").read_text().splitlines())
+    assert unavailable.returncode == 2 and "unavailable here: CUDAExecutionProvider is not in this onnxruntime" in unavailable.stderr
+    assert len(unavailable.stderr.strip().splitlines()) == 1 and not (tmp_path / "u.jsonl").exists()  # a sweep records it; asked for, it is an error
 
 
 @pytest.mark.parametrize("arguments, message", [(["--backend", "nope"], "backend='nope' is unknown"), (["--backend", "onnxruntime", "--batch", "0"], "batch=0 is not allowed")])

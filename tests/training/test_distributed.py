@@ -66,26 +66,27 @@ def with_ghost_batch_norm(chunk: int):
 
 
 def test_two_gloo_ranks_follow_one_process_at_the_global_batch(tiny_root, monkeypatch):
-    """With batch norm per 8-image chunk in the single process (each rank's statistics), the first two
+    """With batch norm per 16-image chunk in the single process (each rank's statistics), the first two
     steps agree to float precision: the same images, the same loss, gradients averaged over the global
-    batch (step 1 sees the update of step 0, and a doubled update would be 200 times further off). Later
-    steps are compared by schedule only: in this 4-class toy the losses are chaotic (changing only the
-    thread count of one process moves step 3 by 30%)."""
+    batch (step 1 sees the update of step 0, and a doubled update would be thousands of times further
+    off). Later steps are compared by schedule only: in this 4-class toy the losses are chaotic.
+    16 images per rank, not 8: at 32 px the last stages' maps are 1x1, and batch norm over 8 values is so
+    ill-conditioned that float-order differences already swing step 1 by a third (torch 2.14)."""
     data = TrainingData(tiny_root)
     recipe = BASE.replace(lr=1e-5, lr_start_factor=1.0)  # a real update at step 0
-    parallel = train(ARCHITECTURE, recipe.replace(batch_per_device=8, devices=2), data, seed=2, trace_steps=True)
-    monkeypatch.setattr(trainer, "build", with_ghost_batch_norm(8))
-    ghost = train(ARCHITECTURE, recipe.replace(batch_per_device=16, devices=1), data, seed=2, trace_steps=True)
-    doubled = train(ARCHITECTURE, recipe.replace(batch_per_device=16, devices=1, lr=2e-5), data, seed=2, trace_steps=True)
+    parallel = train(ARCHITECTURE, recipe.replace(batch_per_device=16, devices=2), data, seed=2, trace_steps=True)
+    monkeypatch.setattr(trainer, "build", with_ghost_batch_norm(16))
+    ghost = train(ARCHITECTURE, recipe.replace(batch_per_device=32, devices=1), data, seed=2, trace_steps=True)
+    doubled = train(ARCHITECTURE, recipe.replace(batch_per_device=32, devices=1, lr=2e-5), data, seed=2, trace_steps=True)
     assert parallel.status == ghost.status == doubled.status == "ok", parallel.error
     assert parallel.device_count == 2 and parallel.recipe_id != ghost.recipe_id
     assert [(s.epoch, s.iteration) for s in parallel.steps] == [(s.epoch, s.iteration) for s in ghost.steps]
-    assert len(ghost.steps) == 2 * (96 // 16)  # 96 training images, global batch 16: 6 iterations per epoch
+    assert len(ghost.steps) == 2 * (96 // 32)  # 96 training images, global batch 32: 3 iterations per epoch
     assert [s.lr for s in parallel.steps] == pytest.approx([s.lr for s in ghost.steps], rel=1e-12)
     assert parallel.steps[0].loss == pytest.approx(ghost.steps[0].loss, rel=1e-5)
-    agreement = abs(parallel.steps[1].loss - ghost.steps[1].loss)  # measured: ~0.009 of ~5 (gloo sums in another order)
+    agreement = abs(parallel.steps[1].loss - ghost.steps[1].loss)  # measured: ~0.0001 of ~9.6 (gloo sums in another order)
     assert agreement <= 0.01 * ghost.steps[1].loss
-    assert abs(doubled.steps[1].loss - ghost.steps[1].loss) > 20 * agreement  # summed instead of averaged gradients: ~2.0
+    assert abs(doubled.steps[1].loss - ghost.steps[1].loss) > 20 * agreement  # summed instead of averaged gradients: ~2.3
     assert parallel.val_top1 is not None and parallel.train_time_s > 0
 
 
