@@ -34,10 +34,11 @@ def lut_command(arguments: argparse.Namespace) -> None:
     from search_space import Architecture
     from surrogate.lut import Calibration, blocks_per_network, errors, lut_sum
     from surrogate.models.base import SurrogateError
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.output import replaceable_folder
 
     store = open_existing_store(arguments.store)
+    read_records_checked(store, True, "lut")  # names any damaged record file
     blocks = latest_target(store.read_pandas("blocks"), arguments.target, "block timings")
     profile = latest_target(store.read_pandas("profile"), arguments.target, "end-to-end latencies")
     table = dict(zip(blocks["block"], blocks["latency_ms_median"]))

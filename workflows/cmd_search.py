@@ -55,9 +55,10 @@ def open_problem(arguments: argparse.Namespace):
 
         return SurrogateOracle(Benchmark.load(arguments.benchmark)), objectives, constraints, [Path(arguments.benchmark)]
     from pipeline.views import wide
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
 
     store = open_existing_store(arguments.store)
+    read_records_checked(store, True, "search")  # names any damaged record file
     frame = wide(store, arguments.recipe_id)
     needed = list(dict.fromkeys([*objectives, *(c.target for c in constraints)]))
     unknown = [name for name in needed if name not in frame.columns]

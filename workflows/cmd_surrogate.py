@@ -66,7 +66,7 @@ def fit_command(arguments: argparse.Namespace) -> None:
 
 
 def fit_device_command(arguments: argparse.Namespace) -> None:
-    from workflows.cmd_collect import open_existing_store
+    from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.errors import UsageError
     from workflows.output import replaceable_folder
     from workflows.surrogates import fit_device_store, print_metrics, write_device_fit
@@ -74,6 +74,7 @@ def fit_device_command(arguments: argparse.Namespace) -> None:
     if arguments.shots < 0:
         raise UsageError(f"--shots {arguments.shots}: must be 0 (zero-shot) or more")
     store = open_existing_store(arguments.store)
+    read_records_checked(store, True, "fit-device")  # names any damaged record file
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
         fit, details = fit_device_store(store, arguments.target, arguments.shots, arguments.seed, arguments.devices, sys.stderr)
         write_device_fit(fit, details, folder)

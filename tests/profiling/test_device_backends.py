@@ -1,6 +1,8 @@
 """Backends whose tools or devices are not on this machine: their commands, their parsing of real
 recorded tool output, and their 'unavailable, because ...' answers."""
 
+import contextlib
+import io
 import json
 import stat
 import subprocess
@@ -240,9 +242,13 @@ def test_cli_profile_list_and_run(tmp_path):
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [(row["backend"], row["batch"], row["status"]) for row in rows] == [("onnxruntime", 2, "ok")] * 2
     assert all(row["latency_ms_median"] > 0 and row["samples_ms"] for row in rows)
-    unavailable = subprocess.run(command[:8] + ["--device", "cuda", "--output", str(tmp_path / "u.jsonl")], capture_output=True, text=True)
-    assert unavailable.returncode == 2 and "unavailable here: CUDAExecutionProvider is not in this onnxruntime" in unavailable.stderr
-    assert len(unavailable.stderr.strip().splitlines()) == 1 and not (tmp_path / "u.jsonl").exists()  # a sweep records it; asked for, it is an error
+    from workflows.cli import main
+
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        code = main(command[3:8] + ["--device", "cuda", "--output", str(tmp_path / "u.jsonl")])
+    assert code == 2 and "unavailable here: CUDAExecutionProvider is not in this onnxruntime" in errors.getvalue()
+    assert len(errors.getvalue().strip().splitlines()) == 1 and not (tmp_path / "u.jsonl").exists()  # a sweep records it; asked for, it is an error
 
 
 @pytest.mark.parametrize("arguments, message", [(["--backend", "nope"], "backend='nope' is unknown"), (["--backend", "onnxruntime", "--batch", "0"], "batch=0 is not allowed")])

@@ -52,7 +52,7 @@ def test_prepared_copy_keeps_the_layout_shrinks_to_max_side_and_has_its_own_iden
 
 
 def test_a_killed_prepare_resumes_without_redoing_done_files(tmp_path):
-    source = make_source(tmp_path / "src", train=60, val=10, size=(1200, 900))
+    source = make_source(tmp_path / "src", train=30, val=5, size=(1000, 750))
     target = tmp_path / "dst"
     command = [sys.executable, "-m", "workflows.cli", "data", "prepare", str(source), str(target), "--workers", "1"]
     process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -61,16 +61,16 @@ def test_a_killed_prepare_resumes_without_redoing_done_files(tmp_path):
     os.killpg(process.pid, signal.SIGKILL)  # the command and its pool, as a scheduler ends a job
     process.wait()
     done_before = {p: p.stat().st_mtime_ns for p in target.glob("*/*/*") if not p.name.startswith(".")}
-    assert 5 <= len(done_before) < 141
+    assert 5 <= len(done_before) < 71
     (target / "train" / "a" / f"{TEMPORARY_PREFIX}stale.partial").write_bytes(b"half a JPEG")  # what a kill mid-file leaves
     report = prepare(source, target, workers=1)
-    assert report.kept == len(done_before) and report.written == 141 - len(done_before)
+    assert report.kept == len(done_before) and report.written == 71 - len(done_before)
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in done_before.items())
     assert not list(target.rglob("*.partial"))
     for path in target.glob("*/*/*"):
         with Image.open(path) as image:
             image.verify()
-    assert identify(target).train_images == 121
+    assert identify(target).train_images == 61
 
 
 def test_refusals_exit_2_and_write_nothing(tmp_path, capsys):
