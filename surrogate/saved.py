@@ -17,7 +17,8 @@ FORMAT = 1
 INDEX = "surrogates.json"
 
 
-def save(fits: list[TargetFit], folder: Path, settings: FitSettings) -> None:
+def save(fits: list[TargetFit], folder: Path, settings: FitSettings, records: dict | None = None) -> None:
+    """`records`: what the fit learned from (workflows.surrogates.records_of), so a release can reuse it."""
     folder.mkdir(parents=True, exist_ok=True)
     targets = {}
     for fit in fits:
@@ -30,6 +31,8 @@ def save(fits: list[TargetFit], folder: Path, settings: FitSettings) -> None:
         targets[fit.target] = {"model": fit.model, "transform": fit.transform, "members": files, "interval": fit.interval, "explainer": explainer,
                                "validation_kendall_tau": fit.validation, "test": fit.test, "test_coverage": None if np.isnan(fit.coverage) else fit.coverage, "rows": fit.rows}
     index = {"format": FORMAT, "features": feature_names(), "settings": asdict(settings), "targets": targets}
+    if records is not None:
+        index["records"] = records
     (folder / INDEX).write_text(json.dumps(index, indent=1) + "\n")  # targets keep the order they were fitted in
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workflows.cmd_surrogate import add_fit_options, fit_settings
+from workflows.cmd_surrogate import FIT_OPTION_DEFAULTS, add_fit_options, fit_settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -15,6 +15,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--out", default="releases")
+    parser.add_argument("--fit", metavar="FOLDER", help="an `accelbench fit` output of this store's records: released as it is, with its settings "
+                                                       "(no second fit; the fit options below are then refused)")
     add_fit_options(parser)
     parser.set_defaults(handler=release_command)
 
@@ -27,15 +29,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 def release_command(arguments: argparse.Namespace) -> None:
     from surrogate.manifest import release_digest
     from workflows.cmd_collect import open_existing_store, read_records_checked
+    from workflows.errors import UsageError
     from workflows.output import new_folder
     from workflows.release import release_folder, write_release
 
     target = release_folder(arguments.out, arguments.name, arguments.version)
+    if arguments.fit:
+        given = [f"--{name.replace('_', '-')}" for name in ("targets", "models", "members", "calibration_folds", "seed")
+                 if getattr(arguments, name) != FIT_OPTION_DEFAULTS[name]]
+        if given:
+            raise UsageError(f"--fit reuses that fit with its own settings; {', '.join(given)} cannot change them: drop them, or release without --fit")
     store = open_existing_store(arguments.store)
     settings = fit_settings(arguments)
     read_records_checked(store, arguments.allow_damaged, "release")
     with new_folder(target, "release", protected=[store.root] if store.local else []) as folder:
-        manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr)
+        manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr,
+                                 Path(arguments.fit) if arguments.fit else None)
         digest = release_digest(folder)
     print(f"release {target}: {len(manifest['files'])} files, manifest.json at its root")
     print(f"digest {digest} (sha256 of manifest.json; check with: accelbench verify {target} --digest {digest})")

@@ -7,12 +7,16 @@ import sys
 from pathlib import Path
 
 
+FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0}
+
+
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", help="result columns to fit (default: every one the store has)")
     parser.add_argument("--models", nargs="+", help="candidate models (default: xgboost lightgbm linear block_additive block_queue block_additive_robust block_queue_robust; also random_forest)")
-    parser.add_argument("--members", type=int, default=5, help="ensemble members per target (mean and std)")
-    parser.add_argument("--calibration-folds", type=int, default=10, help="folds of the cross-conformal intervals (more: intervals closer to their level, a longer fit)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--members", type=int, default=FIT_OPTION_DEFAULTS["members"], help="ensemble members per target (mean and std)")
+    parser.add_argument("--calibration-folds", type=int, default=FIT_OPTION_DEFAULTS["calibration_folds"],
+                        help="folds of the cross-conformal intervals (more: intervals closer to their level, a longer fit)")
+    parser.add_argument("--seed", type=int, default=FIT_OPTION_DEFAULTS["seed"])
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
     parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
 
@@ -53,14 +57,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def fit_command(arguments: argparse.Namespace) -> None:
     from workflows.cmd_collect import open_existing_store, read_records_checked
     from workflows.output import replaceable_folder
-    from workflows.surrogates import fit_store, print_metrics, write_fit
+    from workflows.surrogates import fit_store, print_metrics, records_of, write_fit
 
     settings = fit_settings(arguments)
     store = open_existing_store(arguments.store)
     read_records_checked(store, arguments.allow_damaged, "fit")
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
-        fits, _ = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
-        write_fit(fits, settings, folder)
+        fits, frame = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
+        write_fit(fits, settings, folder, records_of(frame, arguments.recipe_id))
     print_metrics(fits)
     print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")
 

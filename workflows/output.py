@@ -155,13 +155,23 @@ def _previous_output_of(path: Path, command: str) -> bool:
 
 @contextmanager
 def _staging(path: Path) -> Iterator[Path]:
+    """A staging folder beside `path`; the parent folders it had to make are removed again if the work fails."""
+    made = [parent for parent in reversed(path.parents) if not parent.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
     os.mkdir(staging)  # mode 0777 less the umask, like any folder the user makes
+    succeeded = False
     try:
         yield staging
+        succeeded = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not succeeded:
+            for parent in reversed(made):
+                try:
+                    parent.rmdir()  # only if still empty
+                except OSError:
+                    break
 
 
 @contextmanager

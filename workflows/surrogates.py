@@ -31,8 +31,17 @@ def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id
     return fits, frame
 
 
-def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path) -> None:
-    saved.save(fits, folder, settings)
+def records_of(frame, recipe_id: str | None) -> dict:
+    """What a fit learned from: the wide view's architectures and a sha256 of its values (sorted rows,
+    every digit), so that `release --fit` can tell whether a store still holds the same records."""
+    import hashlib
+
+    text = frame.sort_values("arch_id").to_csv(index=False, float_format="%.17g")
+    return {"architectures": len(frame), "recipe_id": recipe_id, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path, records: dict | None = None) -> None:
+    saved.save(fits, folder, settings, records)
     (folder / "metrics.csv").write_text(metrics_csv(fits))
     (folder / "metrics.md").write_text(metrics_markdown(fits))
     predicted_vs_measured(fits, folder / "predicted_vs_measured.png")

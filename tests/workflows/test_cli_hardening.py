@@ -118,6 +118,14 @@ def member(sandbox: Path, **changes) -> None:
     edit_json(sandbox / "fit" / "models" / "val_top1" / "member0.json", lambda m: m.update(changes))
 
 
+def fit_of_other_records(sandbox: Path) -> None:
+    """A fit (recording its records) of a copy of the store that lacks one profile file."""
+    shutil.copytree(sandbox / "store", sandbox / "other")
+    next((sandbox / "other" / "profile").glob("*.parquet")).unlink()
+    with redirect_stderr(io.StringIO()), redirect_stdout(io.StringIO()):
+        assert main(["fit", "--store", "other", *LIGHT_FIT, "--out", "f2"]) == 0
+
+
 def foreign_parquet(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"x": [1, 2, 3]}), path)
@@ -265,6 +273,13 @@ CASES = [
          prepare=lambda s: (s / "empty.jsonl").write_text("") or (s / "sweep.toml").write_text('name = "e"\n[architectures]\nfile = "empty.jsonl"\n'
                                                                                               '[[profiling.targets]]\nname = "cpu"\nbackend = "onnxruntime"\n')),
     Case("space sample of 10^10 architectures", ["space", "sample", "--n", "10000000000"], 2, ("--n 10000000000 is not allowed",)),
+    Case("release --fit with fit options", ["release", "--store", "store", "--name", "r", "--version", "2", "--out", "rel", "--fit", "fit",
+                                            "--members", "3"], 2, ("--fit reuses that fit", "--members")),
+    Case("release --fit of a fit made from other records", ["release", "--store", "store", "--name", "r", "--version", "2", "--out", "rel",
+                                                            "--fit", "f2"], 2, ("was fitted on other records", "fit again"), prepare=fit_of_other_records),
+    Case("release --fit of a fit that does not name its records", ["release", "--store", "store", "--name", "r", "--version", "2", "--out", "rel",
+                                                                   "--fit", "fit"], 2, ("does not say which records",),
+         prepare=lambda s: edit_json(s / FIT_INDEX, lambda i: i.pop("records"))),
     Case("verify --digest with spaces", ["verify", RELEASE, "--digest", " abc "], 2, ("is not a sha256",)),
     Case("export-anb --recipe-id nope", ["export-anb", "store", "out", "--recipe-id", "nope"], 2, ("--recipe-id 'nope' has no ok training records",)),
     # --- a cluster that does not answer, data no training host sees ---
@@ -495,3 +510,19 @@ def test_no_writer_touches_a_store_a_release_or_a_fit(writer, base, tmp_path, mo
         assert code != 0, f"{' '.join(arguments)} succeeded"
         assert "Traceback" not in errors.getvalue() and len([line for line in errors.getvalue().splitlines() if "error:" in line]) == 1, errors.getvalue()
         assert protected_state(sandbox) == before, f"{' '.join(arguments)} changed a protected folder"
+
+
+def test_a_release_from_a_fit_is_the_release_that_fits_again(base, tmp_path, monkeypatch):
+    """`fit` then `release --fit`: the documented flow fits once, and its release is byte for byte the
+    one `release` makes by fitting itself (same settings, same records)."""
+    sandbox = tmp_path / "sandbox"
+    shutil.copytree(base, sandbox, symlinks=True)
+    monkeypatch.chdir(sandbox)
+    release = ["release", "--store", "store", "--name", "r", "--version", "2"]
+    with redirect_stderr(io.StringIO()), redirect_stdout(io.StringIO()):
+        assert main(["fit", "--store", "store", *LIGHT_FIT, "--out", "f"]) == 0
+        assert main([*release, "--out", "refit", *LIGHT_FIT]) == 0
+        assert main([*release, "--out", "reused", "--fit", "f"]) == 0
+    assert snapshot(sandbox / "refit") == snapshot(sandbox / "reused")
+    assert release_digest(sandbox / "refit" / "r-2") == release_digest(sandbox / "reused" / "r-2")
+    assert not (sandbox / "reused" / "r-2" / "surrogates" / ".accelbench-output.json").exists()
