@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from surrogate import saved
-from surrogate.features import features
+from surrogate.features import feature_names, features
 from surrogate.manifest import MANIFEST, verify_or_raise
 
 
@@ -36,8 +36,12 @@ class Benchmark:
 
     @classmethod
     def load(cls, folder: str | Path, digest: str | None = None) -> "Benchmark":
-        """A release (verified first, against `digest` too when given) or a `fit` output folder."""
-        return cls(saved.load(surrogates_folder(folder, digest)), Path(folder))
+        """A release (verified first, against `digest` too when given) or a `fit` output folder, ready
+        to answer: its trees are converted and their compiled kernels loaded here (one answer for a row
+        of zeros), so that the first query is as fast as any other."""
+        benchmark = cls(saved.load(surrogates_folder(folder, digest)), Path(folder))
+        benchmark.predict_features(np.zeros((1, len(feature_names()))), benchmark.target_names)
+        return benchmark
 
     @property
     def target_names(self) -> list[str]:

@@ -31,8 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_problem_options(parser)
     parser.add_argument("--algorithms", nargs="+", help="default: every one that can take the objectives")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per algorithm (default 5)")
-    parser.add_argument("--reference", action="append", default=[], help="hypervolume reference point, TARGET=VALUE per objective "
-                        "(the worst value that still counts), e.g. val_top1=50 throughput_vck190=0")
+    parser.add_argument("--reference", action="extend", nargs="+", default=[], metavar="TARGET=VALUE",
+                        help="hypervolume reference point, one TARGET=VALUE per objective (the worst value that still counts), "
+                             "e.g. --reference val_top1=50 throughput_vck190=0")
     parser.add_argument("--output", required=True, help="folder: compare.csv, compare.md, trajectory.png or pareto.png, runs/*.parquet")
     parser.set_defaults(handler=compare_command)
 
@@ -125,12 +126,19 @@ def compare_command(arguments: argparse.Namespace) -> None:
         else:
             pareto_plot(runs, folder / "pareto.png")
     print(header)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(table.to_string(index=False, float_format=number))
     print(f"compare.csv, compare.md, plots and every run's queries in {arguments.output}")
 
 
+def number(value: float) -> str:
+    """4 significant digits, written out in full (17,220, not 1.722e+04)."""
+    if value != value or abs(value) < 1000:
+        return f"{value:.4g}"
+    return f"{float(f'{value:.4g}'):,.0f}"
+
+
 def markdown(table) -> str:
-    cells = lambda row: "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+    cells = lambda row: "| " + " | ".join(number(v) if isinstance(v, float) else str(v) for v in row) + " |"
     return "\n".join([cells(table.columns), "|" + "---|" * len(table.columns), *(cells(row) for row in table.itertuples(index=False))])
 
 

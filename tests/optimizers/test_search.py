@@ -174,3 +174,14 @@ def test_a_release_that_does_not_verify_is_not_searched(fitted, tmp_path, capsys
     assert main(["search", "--benchmark", str(release), "--algorithm", "random", "--objective", "val_top1", "--budget", "10",
                  "--output", str(tmp_path / "out")]) == 2
     assert "release" in capsys.readouterr().err.lower() and not (tmp_path / "out").exists()
+
+
+def test_reference_points_are_given_either_way_and_numbers_print_in_full():
+    from workflows.cli import build_parser
+    from workflows.cmd_search import number
+
+    common = ["search-compare", "--benchmark", "b", "--objective", "val_top1", "--objective", "throughput_vck190", "--budget", "5", "--output", "o"]
+    as_in_help = build_parser().parse_args([*common, "--reference", "val_top1=50", "throughput_vck190=0"])
+    repeated = build_parser().parse_args([*common, "--reference", "val_top1=50", "--reference", "throughput_vck190=0"])
+    assert as_in_help.reference == repeated.reference == ["val_top1=50", "throughput_vck190=0"]
+    assert [number(v) for v in (17220.4, 22080.0, 67.6712, 0.91234)] == ["17,220", "22,080", "67.67", "0.9123"]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search_space import SpaceError, count_macs, count_params, sample
-from surrogate.features import feature_names, features
+from surrogate.features import encode, feature_names, features
 
 
 @settings(max_examples=20, deadline=None)
@@ -46,3 +46,13 @@ def test_missing_columns_are_named():
     frame = pd.DataFrame([sample(1, 0)[0].to_reference()]).drop(columns=["block2_k"])
     with pytest.raises(SpaceError, match="missing columns: block2_k"):
         features(frame)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 10_000))
+def test_architecture_objects_encode_as_their_reference_keys_do(count, seed):
+    """Architecture objects skip the per-value checks (they were checked when made) but not correctness."""
+    architectures = sample(count, seed)
+    frame = pd.DataFrame([a.to_reference() for a in architectures])
+    assert np.array_equal(encode(architectures), encode(frame))
+    assert np.array_equal(encode(architectures), encode([a.to_reference() for a in architectures]))
