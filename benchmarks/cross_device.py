@@ -9,11 +9,15 @@ the draws, for:
   transfer  ridge of the target's log value on the sources' log predictions, on the same K records;
   scratch   ridge of the architecture features, on the same K records alone.
 Sources are fitted on the train+validation split only, so no test architecture informs a prediction.
-Prints the table and writes `benchmarks/results/cross_device.csv` and `.png` (tau vs K per device).
+Prints the table and writes its CSV and plot (tau vs K per device) into a new temporary folder; with
+`--docs` (python -m benchmarks.cross_device --docs) into the committed `benchmarks/results/cross_device.csv`
+and `docs/results/cross_device.png`, the figure the README shows.
 """
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +93,14 @@ def main() -> None:
     at20 = wide["mean"]
     print(f"K = 20: ours {at20[('ours', 20)]:.3f}, transfer {at20[('transfer', 20)]:.3f}, scratch {at20[('scratch', 20)]:.3f}; "
           f"ours / best baseline = {at20[('ours', 20)] / max(at20[('transfer', 20)], at20[('scratch', 20)]):.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    table.to_csv(RESULTS / "cross_device.csv", index=False)
-    plot(table, metrics, RESULTS / "cross_device.png")
-    print(f"table and plot in {RESULTS / 'cross_device.csv'} and .png")
+    if "--docs" in sys.argv[1:]:
+        csv, png = RESULTS / "cross_device.csv", RESULTS.parents[1] / "docs" / "results" / "cross_device.png"
+    else:  # `make bench` leaves the committed results alone
+        folder = Path(tempfile.mkdtemp(prefix="accelbench-cross-device-"))
+        csv, png = folder / "cross_device.csv", folder / "cross_device.png"
+    table.to_csv(csv, index=False)
+    plot(table, metrics, png)
+    print(f"table in {csv}, plot in {png}")
 
 
 def plot(table, metrics: list[str], path: Path) -> None:

@@ -34,9 +34,14 @@ def import_command(arguments: argparse.Namespace) -> None:
     if not tables.get("archs"):
         raise UsageError(f"{arguments.path} holds no Accel-NASBench records (result_N.json files); nothing to import, no store was made")
     with store.lock("accelbench import-anb"):
-        store.write_tables(tables)  # every row checked, then all tables or none
-    counts = ", ".join(f"{len(rows)} {table}" for table, rows in tables.items())
-    print(f"imported {counts} rows from {arguments.path} into {arguments.store}", file=sys.stderr)
+        present = {table: store.done_keys(table) if store.exists() else set() for table in tables}
+        new = {table: [row for row in rows if row["task_key"] not in present[table]] for table, rows in tables.items()}
+        if any(new.values()):
+            store.write_tables(new)  # every row checked, then all tables or none
+    counts = ", ".join(f"{len(rows)} {table}" for table, rows in new.items())
+    kept = sum(len(rows) for rows in tables.values()) - sum(len(rows) for rows in new.values())
+    already = f"; {kept} rows were in the store already and were left as they are" if kept else ""
+    print(f"imported {counts} rows from {arguments.path} into {arguments.store}{already}", file=sys.stderr)
 
 
 def export_command(arguments: argparse.Namespace) -> None:

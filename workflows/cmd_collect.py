@@ -126,6 +126,8 @@ def print_rwe(frame, file=None) -> None:
     if correlation:
         print(f"\nrandom-weight top-1 vs trained top-1 over {correlation['architectures']} architectures: "
               f"Kendall tau {correlation['kendall_tau']:.3f}, Spearman {correlation['spearman']:.3f}", file=file)
+    elif {"random_weight_top1", "val_top1"} <= set(frame.columns) and len(both := frame[["random_weight_top1", "val_top1"]].dropna()):
+        print(f"\nrandom-weight top-1 vs trained top-1: {len(both)} architectures have both; a ranking needs at least 5", file=file)
 
 
 def status_command(arguments: argparse.Namespace) -> None:

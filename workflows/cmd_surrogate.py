@@ -118,3 +118,6 @@ def query_command(arguments: argparse.Namespace) -> None:
         result.to_parquet(buffer, index=False)
         write_text_atomic(arguments.output, buffer.getvalue())
     print(f"{len(result)} architectures x {len(predictions.columns) // 4} targets (mean, std, lo, hi) in {elapsed:.3f} s -> {arguments.output}", file=sys.stderr)
+    without = [name for name, level in benchmark.interval_levels.items() if level is None and (not arguments.targets or name in arguments.targets)]
+    if without:
+        print(f"{', '.join(without)}: no calibrated interval (a fit-device surrogate has none): their _lo and _hi columns are empty", file=sys.stderr)

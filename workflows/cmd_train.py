@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from workflows.output import emit, json_lines
 
@@ -57,7 +58,14 @@ def train_command(arguments: argparse.Namespace) -> None:
     data = TrainingData(resolve_data(arguments.data), workers=arguments.workers, pin_memory=arguments.device == "cuda")
     rows = []
     for number, architecture in enumerate(architectures, start=1):
-        result = train(architecture, recipe, data, arguments.device, arguments.seed)
+        started = time.monotonic()
+
+        def progress(record, number=number, started=started) -> None:
+            validated = f", val top-1 {record.val_top1:.1f}%" if record.val_top1 is not None else ""
+            print(f"[{number}/{len(architectures)}] epoch {record.epoch + 1}/{recipe.epochs} at {record.resolution} px: loss {record.train_loss:.3f}, "
+                  f"train top-1 {record.train_top1:.1f}%{validated} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+        result = train(architecture, recipe, data, arguments.device, arguments.seed, on_epoch=progress)
         print(f"[{number}/{len(architectures)}] {architecture.arch_id} {result.status} top1={result.val_top1} ({result.train_time_s:.0f} s)", file=sys.stderr)
         row = result.to_dict()
         row["curve"] = [dict(epoch) for epoch in row["curve"]]

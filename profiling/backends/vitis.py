@@ -51,7 +51,7 @@ class VitisOptions(Options):
     vitis_ai_version: str = "2.5"
     copy_command: str | None = None
     run_command: str = "python3 {runner} --model {xmodel} --mode {mode} --threads {threads} --images {images}"
-    threads: int | None = None  # throughput threads; none: the reference's for the board
+    throughput_threads: int | None = None  # runner threads when measuring throughput; none: the reference's for the board (latency: 1)
     images: int = 1000  # per board run (the reference: ~1,000 ImageNet images)
     runs: int = 1  # board runs per mode
 
@@ -86,7 +86,7 @@ def compile_command(target: Target, quantized_xmodel: Path, output_dir: Path, na
 
 def board_commands(target: Target, xmodel: Path, name: str, mode: str) -> list[list[str]]:
     settings: VitisOptions = target.settings
-    threads = 1 if mode == "latency" else settings.threads or BOARDS[settings.board]["threads"]
+    threads = 1 if mode == "latency" else settings.throughput_threads or BOARDS[settings.board]["threads"]
     values = {"xmodel": str(xmodel), "name": name, "runner": str(RUNNER), "mode": mode, "threads": str(threads), "images": str(settings.images)}
     commands = [shlex.split(settings.copy_command.format(**values))] if settings.copy_command else []
     return commands + [shlex.split(settings.run_command.format(**values))]
