@@ -17,7 +17,7 @@ from search_space import ANB, Architecture, count_macs, count_params
 from search_space.errors import InputError
 
 SCHEMA_VERSION = 2  # 2: dataset identity, the trainability rule, timings apart, trained weights, typed targets
-STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable")
+STATUSES = ("ok", "untrainable", "diverged", "failed", "unavailable", "noisy")  # noisy: a profile measured under other load
 
 
 class RecordError(InputError):

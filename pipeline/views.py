@@ -17,10 +17,11 @@ def result_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if (c == "val_top1" or c.startswith(("latency_", "throughput_"))) and not c.endswith("_std")]
 
 
-def wide(store: Store, recipe_id: str | None = None, training: bool = True) -> pd.DataFrame:
-    """`training=False`: device metrics only (no recipe to choose)."""
+def wide(store: Store, recipe_id: str | None = None, training: bool = True, include_noisy: bool = False) -> pd.DataFrame:
+    """`training=False`: device metrics only (no recipe to choose). `include_noisy`: profiles measured
+    while other processes loaded the host (status `noisy`) count too; by default only `ok` ones do."""
     archs = store.read_pandas("archs")[ARCH_COLUMNS].set_index("arch_id")
-    parts = [archs, _training(store, recipe_id) if training else None, _profiling(store)]
+    parts = [archs, _training(store, recipe_id) if training else None, _profiling(store, include_noisy)]
     frame = pd.concat([part for part in parts if part is not None and len(part.columns)], axis=1, join="outer")
     frame.index.name = "arch_id"
     return frame.loc[frame.index.isin(archs.index)].sort_index().reset_index()
@@ -90,10 +91,10 @@ def _add_pairs(pairs: dict, name: str, rows: pd.DataFrame, column: str) -> None:
         pairs[name] = ([float(v[0]) for v in firsts], [float(v[1]) for v in firsts])
 
 
-def _profiling(store: Store) -> pd.DataFrame | None:
+def _profiling(store: Store, include_noisy: bool = False) -> pd.DataFrame | None:
     columns = ["arch_id", "target", "status", "reported", "latency_ms_median", "latency_ms_mean", "latency_ms_std", "throughput_ips", "throughput_ips_std", "finished_at"]
     profile = store.read_pandas("profile", columns)
-    profile = profile[profile["status"] == "ok"]
+    profile = profile[profile["status"].isin(("ok", "noisy") if include_noisy else ("ok",))]
     if profile.empty:
         return None
     profile = profile.sort_values("finished_at", na_position="first").drop_duplicates(["arch_id", "target"], keep="last")

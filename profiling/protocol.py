@@ -20,7 +20,7 @@ import psutil
 
 from search_space.errors import InputError
 
-MEASUREMENT_STATUSES = ("ok", "unavailable", "failed")
+MEASUREMENT_STATUSES = ("ok", "unavailable", "failed", "noisy")  # noisy: other processes loaded the host past the limit, retries too
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

@@ -9,7 +9,38 @@ from pathlib import Path
 from surrogate.fit import TargetFit
 
 
+def unit_label(target: str) -> str:
+    """What a target's values are, with their unit, for an axis."""
+    if target.startswith("latency_"):
+        return "latency (ms)"
+    if target.startswith("throughput_"):
+        return "throughput (images/s)"
+    if target.startswith(("val_top", "random_weight_top")):
+        return f"{target.replace('_', ' ')} (%)"
+    return target
+
+
+def plain_log_axis(axis, which: str) -> None:
+    """A log axis labelled by a few plain numbers (1, 2, 5 times powers of ten): no minor labels, so
+    labels cannot crowd over a narrow range."""
+    from matplotlib import ticker
+
+    target = axis.xaxis if which == "x" else axis.yaxis
+    target.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=4))
+    target.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 10 else f"{value:g}"))
+    target.set_minor_formatter(ticker.NullFormatter())
+
+
 def predicted_vs_measured(fits: list[TargetFit], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = predicted_vs_measured_figure(fits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(figure)
+
+
+def predicted_vs_measured_figure(fits: list[TargetFit]):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,15 +57,16 @@ def predicted_vs_measured(fits: list[TargetFit], path: Path) -> None:
         if fit.target.startswith(("latency_", "throughput_")):
             axis.set_xscale("log")
             axis.set_yscale("log")
+            plain_log_axis(axis, "x")
+            plain_log_axis(axis, "y")
+        axis.tick_params(labelsize=8)
         axis.set_title(f"{fit.target}\n{fit.model}/{fit.transform}: tau {fit.test['kendall_tau']:.3f}, R² {fit.test['r2']:.3f}", fontsize=9)
-        axis.set_xlabel("measured")
-        axis.set_ylabel("predicted")
+        axis.set_xlabel(f"measured {unit_label(fit.target)}", fontsize=8)
+        axis.set_ylabel(f"predicted {unit_label(fit.target)}", fontsize=8)
     for axis in list(axes.flat)[len(fits) :]:
         axis.axis("off")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(figure)
+    return figure
 
 
 def block_costs_plot(target: str, table, path: Path) -> None:

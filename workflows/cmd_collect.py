@@ -16,7 +16,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("config", help="a TOML file or a preset name (default, anb-imagenet)")
     parser.add_argument("--store", help="where the records go (path or URI); default runs/<sweep name>")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else Ray starts here)")
-    parser.add_argument("--retry", action="append", default=[], choices=["failed", "untrainable", "diverged", "unavailable"],
+    parser.add_argument("--retry", action="append", default=[], choices=["failed", "untrainable", "diverged", "unavailable", "noisy"],
                         help="run again the tasks recorded with this status (repeatable)")
     parser.set_defaults(handler=collect_command)
 

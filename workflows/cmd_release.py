@@ -35,8 +35,7 @@ def release_command(arguments: argparse.Namespace) -> None:
 
     target = release_folder(arguments.out, arguments.name, arguments.version)
     if arguments.fit:
-        given = [f"--{name.replace('_', '-')}" for name in ("targets", "models", "members", "calibration_folds", "seed")
-                 if getattr(arguments, name) != FIT_OPTION_DEFAULTS[name]]
+        given = [f"--{name.replace('_', '-')}" for name in FIT_OPTION_DEFAULTS if getattr(arguments, name) != FIT_OPTION_DEFAULTS[name]]
         if given:
             raise UsageError(f"--fit reuses that fit with its own settings; {', '.join(given)} cannot change them: drop them, or release without --fit")
     store = open_existing_store(arguments.store)
@@ -44,7 +43,7 @@ def release_command(arguments: argparse.Namespace) -> None:
     read_records_checked(store, arguments.allow_damaged, "release")
     with new_folder(target, "release", protected=[store.root] if store.local else []) as folder:
         manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr,
-                                 Path(arguments.fit) if arguments.fit else None)
+                                 Path(arguments.fit) if arguments.fit else None, arguments.include_noisy)
         digest = release_digest(folder)
     print(f"release {target}: {len(manifest['files'])} files, manifest.json at its root")
     print(f"digest {digest} (sha256 of manifest.json; check with: accelbench verify {target} --digest {digest})")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0}
+FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False}
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=FIT_OPTION_DEFAULTS["seed"])
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
     parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
+    parser.add_argument("--include-noisy", action="store_true", help="fit on profiles measured under other load (status noisy) too")
 
 
 def fit_settings(arguments: argparse.Namespace):
@@ -63,8 +64,8 @@ def fit_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
     read_records_checked(store, arguments.allow_damaged, "fit")
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
-        fits, frame = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr)
-        write_fit(fits, settings, folder, records_of(frame, arguments.recipe_id))
+        fits, frame = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr, arguments.include_noisy)
+        write_fit(fits, settings, folder, records_of(frame, arguments.recipe_id, arguments.include_noisy))
     print_metrics(fits)
     print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")
 

@@ -47,8 +47,9 @@ def reused_fit(store: Store, fit_folder: Path, recipe_id: str | None) -> tuple[o
                          "fits recorded that): fit again, or release without --fit")
     if recipe_id not in (None, records.get("recipe_id")):
         raise UsageError(f"--fit {fit_folder} was fitted on recipe {records.get('recipe_id')!r}, not --recipe-id {recipe_id!r}")
-    frame = wide(store, records.get("recipe_id"))
-    found = records_of(frame, records.get("recipe_id"))
+    include_noisy = bool(records.get("include_noisy", False))
+    frame = wide(store, records.get("recipe_id"), include_noisy=include_noisy)
+    found = records_of(frame, records.get("recipe_id"), include_noisy)
     if found["sha256"] != records.get("sha256"):
         raise UsageError(f"--fit {fit_folder} was fitted on other records ({records.get('architectures')} architectures) than {store.uri} holds now "
                          f"({found['architectures']}): fit again, or release without --fit")
@@ -70,7 +71,7 @@ def copy_fit(fit_folder: Path, target: Path) -> None:
 
 
 def write_release(store: Store, name: str, version: str, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, folder: Path, log: TextIO,
-                  fit_folder: Path | None = None) -> dict:
+                  fit_folder: Path | None = None, include_noisy: bool = False) -> dict:
     """`fit_folder`: an `accelbench fit` output of these very records, reused (with its settings) instead of fitting again."""
     from pipeline.run import code_version
     from search_space.configspace import configspace_json
@@ -85,8 +86,8 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
         pq.write_table(arrow, folder / "records" / f"{table}.parquet", compression="zstd")
         counts[table] = {"rows": arrow.num_rows, **({"statuses": status_counts(arrow)} if "status" in arrow.column_names else {})}
     if fit_folder is None:
-        fits, frame = fit_store(store, settings, targets, recipe_id, log)
-        write_fit(fits, settings, folder / "surrogates", records_of(frame, recipe_id))
+        fits, frame = fit_store(store, settings, targets, recipe_id, log, include_noisy)
+        write_fit(fits, settings, folder / "surrogates", records_of(frame, recipe_id, include_noisy))
         fitted, metrics = [fit.target for fit in fits], metrics_markdown(fits)
     else:
         frame, settings, fitted, recipe_id = reused_fit(store, fit_folder, recipe_id)
@@ -98,7 +99,7 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
     sources = ["metrics.csv", "predicted_vs_measured.png", *sorted(p.name for p in (folder / "surrogates").glob("block*"))]
     for source in sources:
         (report / source).write_bytes((folder / "surrogates" / source).read_bytes())
-    blocks = "\n![learned per-block costs](block_costs.png)\n" if "block_costs.png" in sources else ""
+    blocks = "".join(f"\n![learned per-block costs of {name[len('block_costs_'):-4]}]({name})\n" for name in sources if name.startswith("block_costs_"))
     correlation = rwe_correlation(frame)
     if correlation:
         blocks += (f"\nRandom-weight evaluation: its top-1 ranks the {correlation['architectures']} architectures with Kendall tau "

@@ -15,11 +15,12 @@ from surrogate.plots import block_costs_plot, predicted_vs_measured
 from surrogate.report import metrics_csv, metrics_markdown
 
 
-def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, log: TextIO) -> tuple[list[TargetFit], object]:
+def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, log: TextIO,
+              include_noisy: bool = False) -> tuple[list[TargetFit], object]:
     from pipeline.views import repeat_pairs, result_columns, wide
     from surrogate.noise import noise_ceiling
 
-    frame = wide(store, recipe_id)
+    frame = wide(store, recipe_id, include_noisy=include_noisy)
     chosen = targets or [c for c in result_columns(frame) if frame[c].notna().sum() > 0]
     if frame.empty or not chosen:
         raise SurrogateError(f"{store.uri} holds no results to fit ({len(frame)} architectures); collect or import records first")
@@ -31,13 +32,13 @@ def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id
     return fits, frame
 
 
-def records_of(frame, recipe_id: str | None) -> dict:
+def records_of(frame, recipe_id: str | None, include_noisy: bool = False) -> dict:
     """What a fit learned from: the wide view's architectures and a sha256 of its values (sorted rows,
     every digit), so that `release --fit` can tell whether a store still holds the same records."""
     import hashlib
 
     text = frame.sort_values("arch_id").to_csv(index=False, float_format="%.17g")
-    return {"architectures": len(frame), "recipe_id": recipe_id, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return {"architectures": len(frame), "recipe_id": recipe_id, "include_noisy": include_noisy, "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path, records: dict | None = None) -> None:
@@ -48,9 +49,7 @@ def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path, record
     tables = {fit.target: block_table(fit) for fit in fits if fit.model in DEVICE_ONLY}
     for target, table in tables.items():
         table.to_csv(folder / f"blocks_{target}.csv", index=False)
-    if tables:
-        target = next(iter(tables))
-        block_costs_plot(target, tables[target], folder / "block_costs.png")
+        block_costs_plot(target, table, folder / f"block_costs_{target}.png")
 
 
 def block_table(fit: TargetFit):

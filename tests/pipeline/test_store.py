@@ -7,6 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -366,3 +367,15 @@ def test_a_store_behind_a_pyarrow_filesystem_uri_works_the_same(tmp_path):
     store.filesystem.delete_file(store.path("_lock"))
     assert store.compact("profile") == (2, 2)
     assert sorted(row["arch_id"] for row in store.read("profile").to_pylist()) == sorted(a.arch_id for a in ARCHS[:2])
+
+
+def test_noisy_profiles_are_kept_but_fitted_only_when_asked(tmp_path):
+    store = Store(tmp_path)
+    store.write("archs", [arch_row(ARCHS[0]), arch_row(ARCHS[1])])
+    store.write("profile", [profile_row(0, latency=10.0)])
+    store.write("profile", [{**profile_row(1, latency=30.0), "status": "noisy", "latency_ms_median": 30.0, "latency_ms_mean": 30.0, "error": "loaded"}])
+    ids = [ARCHS[0].arch_id, ARCHS[1].arch_id]
+    quiet = wide(store, training=False).set_index("arch_id")["latency_cpu"]
+    assert quiet[ids[0]] == 10.0 and np.isnan(quiet[ids[1]])
+    both = wide(store, training=False, include_noisy=True).set_index("arch_id")["latency_cpu"]
+    assert both[ids].tolist() == [10.0, 30.0]

@@ -34,3 +34,26 @@ def test_runner_exports_and_adds_host_facts(architecture, tmp_path):
     assert measurement.status == "ok"
     assert {"cpu", "host", "onnxruntime", "backend"} <= set(measurement.environment)
     assert len(list(tmp_path.glob("*.onnx"))) == 1
+
+
+def test_a_session_under_other_load_is_retried_then_recorded_noisy(architecture, onnx_64, monkeypatch):
+    import profiling.backends.onnxruntime as backend_module
+
+    loads = iter([0.9, 0.1, 0.9, 0.9, 0.9])  # session 1: loaded, then quiet on its retry; session 2: loaded three times
+
+    class Monitor:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.other_load = next(loads)
+
+    monkeypatch.setattr(backend_module, "LoadMonitor", Monitor)
+    target = Target("cpu", "onnxruntime", batch=1, resolution=64, options={"sessions": 2, "repeats": 3, "min_time_s": 0.01, "retries": 2})
+    measurement = OnnxRuntimeBackend().measure(architecture, onnx_64, target)
+    assert next(loads, "spent") == "spent"  # every retry was made: 2 for the first session, 3 for the second
+    assert measurement.status == "noisy" and measurement.other_load == 0.9 and "after 2 retries (limit 0.25)" in measurement.error
+    assert measurement.latency is not None  # kept: the numbers are there, marked
+
+    loads = iter([0.1, 0.2])
+    assert OnnxRuntimeBackend().measure(architecture, onnx_64, target).status == "ok"

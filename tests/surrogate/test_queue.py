@@ -165,4 +165,4 @@ def test_a_fit_writes_the_learned_block_table_with_host_costs_and_its_plot(refer
     kind, _ = launch_kinds()
     assert all(table["host_ms_per_image"][kind == k].nunique() == 1 for k in np.unique(kind))
     assert np.isclose(table.loc[table["block"] == "head", "host_ms_per_image"].item(), 1000 * np.mean([m.host_table()["head"] for m in fits[0].members]))
-    assert fits[0].model == "block_queue" and (tmp_path / "fit" / "block_costs.png").stat().st_size > 10_000
+    assert fits[0].model == "block_queue" and (tmp_path / "fit" / f"block_costs_{fits[0].target}.png").stat().st_size > 10_000

@@ -1,5 +1,6 @@
-"""The GPU campaign script: its tables in the docs come from its committed results, and a failing step
-is recorded without stopping the others (the GPU steps themselves run only on a lent GPU machine)."""
+"""Figures in the docs come from committed results files (the GPU campaign, the flow times), and the
+GPU campaign records a failing step without stopping the others (its GPU steps run only on a lent GPU
+machine)."""
 
 import json
 from pathlib import Path
@@ -30,3 +31,10 @@ def test_a_failing_step_is_recorded_and_the_rest_run(tmp_path, monkeypatch):
 def test_unknown_steps_are_refused(tmp_path, capsys):
     assert gpu_campaign.main(["--out", str(tmp_path), "--steps", "setup,warp"]) == 2
     assert "unknown steps: warp" in capsys.readouterr().err
+
+
+def test_the_readmes_flow_times_are_the_committed_results():
+    from benchmarks import flow_times
+
+    block = flow_times.block(json.loads(flow_times.RESULTS.read_text()))
+    assert block in (ROOT / "README.md").read_text(), "run python -m benchmarks.flow_times --docs"
