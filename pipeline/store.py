@@ -111,7 +111,7 @@ class Store:
         self.uri = text
         self.reported_quarantine: list[str] = []  # files moved aside by this process (lock holder)
         self.skipped: list[str] = []  # files a reader without the lock left alone, with the reason
-        self.damaged: list[str] = []  # of those, record files that could not be read (their records are missing)
+        self.damaged: dict[str, list[str]] = {}  # of those, record files that could not be read, by table (their records are missing)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -336,8 +336,8 @@ class Store:
         held = f"its record {key_of_fragment(table, name)}" if FRAGMENT_NAME.fullmatch(name) else "its records (how many is unknown: a damaged file's row count is lost with it)"
         line = f"{path}: {reason}; skipped, and with it {held} (the next collect moves it aside and redoes its task)"
         self._skip(line)
-        if line not in self.damaged:
-            self.damaged.append(line)
+        if line not in self.damaged.setdefault(table, []):
+            self.damaged[table].append(line)
         return None
 
     def quarantine(self, table: str, path: str, reason: str) -> str:

@@ -47,14 +47,15 @@ def read_records_checked(store, allow_damaged: bool, what: str) -> None:
 
     for table in ("archs", "train", "profile"):
         store.read(table, ["task_key"])
-    if not store.damaged:
+    lines = [line for table in sorted(store.damaged) for line in store.damaged[table]]
+    if not lines:
         return
     if allow_damaged:
-        for line in store.damaged:
+        for line in lines:
             print(f"warning: {line}", file=sys.stderr)
         return
-    more = f" (and {len(store.damaged) - 1} more)" if len(store.damaged) > 1 else ""
-    raise DamagedStore(f"{store.damaged[0]}{more}; {what} would leave those records out, so nothing was written: "
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    raise DamagedStore(f"{lines[0]}{more}; {what} would leave those records out, so nothing was written: "
                        "collect or import them again, or pass --allow-damaged to go on without them")
 
 

@@ -27,6 +27,10 @@ def proxy_command(arguments: argparse.Namespace) -> None:
     store = Store(arguments.store or f"runs/{config.name}")
     if arguments.out is None and not store.local:
         raise UsageError(f"--store {arguments.store} is an object store: give --out, a local folder for the table, plot and chosen recipe")
+    if arguments.out:  # its default is inside the store it collects into, its own; anywhere else, no accelbench folder
+        from workflows.output import check_output_folder
+
+        check_output_folder(Path(arguments.out), "--out")
     out = Path(arguments.out) if arguments.out else Path(store.root) / OUTPUT_FOLDER / config.name
     result = ProxySearch(config, store, arguments.address).run()
     paths = write_report(result, out)

@@ -236,7 +236,7 @@ def test_cli_profile_list_and_run(tmp_path):
     subprocess.run([sys.executable, "-m", "workflows.cli", "space", "sample", "--n", "2", "--seed", "4", "--output", str(architectures)], check=True)
     output = tmp_path / "p.jsonl"
     command = [sys.executable, "-m", "workflows.cli", "profile", "--backend", "onnxruntime", "--input", str(architectures), "--batch", "2",
-               "--option", "sessions=1", "--resolution", "64", "--option", "min_time_s=0.05", "--cache", str(tmp_path / "cache"), "--output", str(output)]
+               "--option", "sessions=1", "--option", "max_other_load=1.0", "--resolution", "64", "--option", "min_time_s=0.05", "--cache", str(tmp_path / "cache"), "--output", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()]

@@ -2,7 +2,7 @@ from profiling.backends.onnxruntime import OnnxRuntimeBackend
 from profiling.protocol import Target
 from profiling.runner import profile
 
-FAST = {"sessions": 2, "repeats": 10, "min_time_s": 0.05}
+FAST = {"sessions": 2, "repeats": 10, "min_time_s": 0.05, "max_other_load": 1.0}  # a busy test machine must not make these noisy
 
 
 def test_measures_latency_over_fresh_sessions(architecture, onnx_64):

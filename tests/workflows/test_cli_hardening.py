@@ -136,7 +136,7 @@ def config(sandbox: Path, name: str = "ok", data: str | None = None) -> None:
     cache = sandbox.parent / "onnx-cache"  # outside the sandbox: not the command's output
     (sandbox / "sweep.toml").write_text(
         f'name = "{name}"\n[architectures]\nsample = 1\nseed = 3\n{training}\n[profiling]\ncache = "{cache}"\n'
-        '[[profiling.targets]]\nname = "cpu"\nbackend = "onnxruntime"\nresolution = 32\noptions = { sessions = 1, repeats = 3, min_time_s = 0.02 }\n'
+        '[[profiling.targets]]\nname = "cpu"\nbackend = "onnxruntime"\nresolution = 32\noptions = { sessions = 1, repeats = 3, min_time_s = 0.02, max_other_load = 1.0 }\n'
     )
 
 
