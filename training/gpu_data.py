@@ -168,8 +168,9 @@ class DeviceBatches:
     """Iterates a loader of EncodedBatch as decoded (images, labels) on `device`.
 
     A thread decodes up to PREFETCH_BATCHES ahead, on its own CUDA stream; each batch carries an event
-    that the consumer's stream waits on, so training never reads a batch before it is decoded and
-    decoding never waits for training. Errors in the thread are raised in the consumer."""
+    that the consumer's stream waits on, so training never reads a batch before it is decoded, and
+    decoding waits for training only when it is that far ahead. Errors in the thread are raised in the
+    consumer; leaving the loop early ends the thread."""
 
     def __init__(self, loader: Iterable[EncodedBatch], device: torch.device, decode_fn: Callable = decode_batch) -> None:
         self.loader, self.device, self.decode_fn = loader, torch.device(device), decode_fn
