@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.docs_blocks import replace_block
+
 RESULTS = Path(__file__).with_name("results") / "flow_times.json"
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- flow_times: begin (python -m benchmarks.flow_times --docs) -->", "<!-- flow_times: end -->"
@@ -46,9 +48,7 @@ def block(results: dict) -> str:
 
 
 def write_docs() -> None:
-    text = (ROOT / "README.md").read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    (ROOT / "README.md").write_text(text[:start] + block(json.loads(RESULTS.read_text())) + text[end:])
+    replace_block(ROOT / "README.md", BEGIN, END, block(json.loads(RESULTS.read_text())))
 
 
 def main() -> None:

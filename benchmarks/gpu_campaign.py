@@ -29,6 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
+from benchmarks.docs_blocks import replace_block
 from benchmarks.gpu_check import B0, synthetic_imagenet
 
 REFERENCE = Path(__file__).with_name("reference_architectures.json")
@@ -114,13 +115,13 @@ def loader(summary: dict, root: Path) -> None:
     summary["loader"] = figures
 
     cpu_split = cpu_data.split("train", BATCH, 0.08, 0.875)
-    cached = [tuple(t.to("cuda") for t in batch) for batch in [next(iter(cpu_split.epoch(0, RESOLUTION, 0)))]]
+    cached = [tensor.to("cuda") for tensor in next(iter(cpu_split.epoch(0, RESOLUTION, 0)))]
     for _ in range(3):
-        step(*cached[0])
+        step(*cached)
     torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(20):
-        step(*cached[0])
+        step(*cached)
     torch.cuda.synchronize()
     baseline = (time.perf_counter() - started) / 20
     figures["cached_batch"] = {"step_s": baseline, "images_per_s": BATCH / baseline}
@@ -308,9 +309,7 @@ def table(latest: dict, first: dict) -> str:
 def write_docs(paths: list[Path]) -> None:
     block = table(json.loads((RESULTS / "gpu_campaign_h200.json").read_text()), json.loads((RESULTS / "gpu_campaign_h200_first.json").read_text()))
     for path in paths:
-        text = path.read_text()
-        start, end = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
-        path.write_text(text[:start] + block + text[end:])
+        replace_block(path, TABLE_BEGIN, TABLE_END, block)
 
 
 def main(argv: list[str] | None = None) -> int:

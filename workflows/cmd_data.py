@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.progress import format_duration
 from training.prepare import PrepareSettings, prepare
 from workflows.errors import UsageError
-from workflows.output import folder_kind, refuse_inside
+from workflows.output import check_output_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,10 +30,7 @@ def prepare_command(arguments: argparse.Namespace) -> None:
     if arguments.workers is not None and arguments.workers < 1:
         raise UsageError(f"--workers={arguments.workers} is not allowed; it must be at least 1")
     settings = PrepareSettings(arguments.max_side, arguments.quality)
-    refuse_inside(Path(arguments.target), "DST")
-    kind = folder_kind(Path(arguments.target).resolve()) if Path(arguments.target).is_dir() else None
-    if kind:
-        raise UsageError(f"DST {arguments.target} is {kind}; give a new folder")
+    check_output_folder(Path(arguments.target), "DST")  # an earlier prepared copy carries no accelbench mark: resuming stays allowed
     shown = [0.0]
 
     def progress(done: int, total: int, seconds: float) -> None:

@@ -123,7 +123,7 @@ def _check_destination(path: Path, label: str, protected: Sequence[str | Path], 
         other = Path(other).resolve()
         if resolved == other or resolved in other.parents or other in resolved.parents:
             kind = folder_kind(other) or "the folder being read"
-            noun = kind.removeprefix("a ").removeprefix("the output of ").replace("`accelbench ", "").replace("`", " output")
+            noun = kind.removeprefix("an ").removeprefix("a ").removeprefix("the output of ").replace("`accelbench ", "").replace("`", " output")
             raise UsageError(f"{label} {path} is the {noun} {other}, inside it or above it; give a folder outside the {noun}")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{label} {path} is a file; give a folder")
