@@ -14,6 +14,7 @@ import pandas as pd
 from optimizers import ALGORITHMS, get_algorithm
 from optimizers.pareto import hypervolume, non_dominated
 from optimizers.problem import BudgetExhausted, Constraint, Problem, SearchError, direction, fitness
+from surrogate.plots import target_label
 
 
 MAX_BUDGET = 10_000_000  # queries; a search at the reference's scale asks 1,500
@@ -140,7 +141,7 @@ def trajectory_plot(runs: dict[str, list[SearchResult]], path: Path) -> None:
         axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
     objective = next(iter(runs.values()))[0].spec.objectives[0]
     axis.set_xlabel("queries")
-    axis.set_ylabel(f"best {objective} so far")
+    axis.set_ylabel(f"best {target_label(objective)} so far")
     if any(np.isfinite(r.best_so_far()).any() for results in runs.values() for r in results):
         axis.set_xscale("log")
     else:
@@ -159,8 +160,8 @@ def pareto_plot(runs: dict[str, list[SearchResult]], path: Path) -> None:
         front = results[0].front()
         x, y = results[0].spec.objectives[:2]
         axis.step(front[f"{y}_mean"], front[f"{x}_mean"], where="post", marker="o", markersize=3, label=name)
-    axis.set_xlabel(y)
-    axis.set_ylabel(x)
+    axis.set_xlabel(target_label(y))
+    axis.set_ylabel(target_label(x))
     axis.legend(fontsize=8)
     axis.set_title("Pareto fronts (seed of the first run)", fontsize=9)
     figure.tight_layout()

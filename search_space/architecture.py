@@ -49,6 +49,13 @@ class Architecture:
             _check_choice(index, "k", stage.kernel, space.kernel_choices)
             _check_choice(index, "l", stage.layers, space.layer_choices[index])
             _check_choice(index, "se", stage.se, space.se_choices)
+        self.choice_codes  # made now, while the stages are at hand: a batch of queries then only joins them
+
+    @cached_property
+    def choice_codes(self) -> bytes:
+        """The choices as one byte each, stage by stage (e, k, l, se): a batch's choice matrix is these
+        bytes joined, without a Python value per choice."""
+        return bytes(value for s in self.stages for value in (s.expansion, s.kernel, s.layers, s.se))
 
     @property
     def search_space(self) -> SearchSpace:

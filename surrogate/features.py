@@ -65,12 +65,12 @@ def encode(architectures: pd.DataFrame | Iterable[Architecture] | Iterable[Mappi
 
 def _architecture_choices(architectures: list[Architecture]) -> np.ndarray:
     """Architectures were checked when they were made: their choices go straight into the matrix, in
-    CHOICE_COLUMNS order (stage by stage: e, k, l, se), without a dict per architecture."""
+    CHOICE_COLUMNS order (stage by stage: e, k, l, se), without a dict per architecture: each carries
+    its choices as bytes (`Architecture.choice_codes`), joined here into one buffer."""
     other = next((a for a in architectures if a.space != ANB.name), None)
     if other is not None:
         raise SpaceError(f"architecture {other.arch_id} is of the space {other.space!r}; these surrogates answer for {ANB.name!r}")
-    values = np.fromiter((value for a in architectures for s in a.stages for value in (s.expansion, s.kernel, s.layers, s.se)),
-                         dtype=np.int64, count=len(architectures) * len(CHOICE_COLUMNS))
+    values = np.frombuffer(b"".join([a.choice_codes for a in architectures]), dtype=np.uint8).astype(np.int64)
     return values.reshape(len(architectures), len(CHOICE_COLUMNS))
 
 

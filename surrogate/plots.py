@@ -20,6 +20,12 @@ def unit_label(target: str) -> str:
     return target
 
 
+def target_label(target: str) -> str:
+    """A target's name with its unit, for an axis that does not say which target elsewhere."""
+    unit = unit_label(target).rpartition(" (")[2].rstrip(")")
+    return target if unit == target else f"{target} ({unit})"
+
+
 def plain_log_axis(axis, which: str) -> None:
     """A log axis labelled by a few plain numbers (1, 2, 5 times powers of ten): no minor labels, so
     labels cannot crowd over a narrow range."""

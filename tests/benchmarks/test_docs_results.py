@@ -38,3 +38,12 @@ def test_the_readmes_flow_times_are_the_committed_results():
 
     block = flow_times.block(json.loads(flow_times.RESULTS.read_text()))
     assert block in (ROOT / "README.md").read_text(), "run python -m benchmarks.flow_times --docs"
+
+
+def test_the_readmes_search_table_is_the_committed_results():
+    from benchmarks import search_results
+
+    block = search_results.table(json.loads(search_results.RESULTS.read_text()))
+    assert block in (ROOT / "README.md").read_text(), "run python -m benchmarks.search_results --docs"
+    for name, (_, _, figure) in search_results.COMPARISONS.items():
+        assert (search_results.FIGURES / figure).stat().st_size > 10_000, figure
