@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-CONFIG ?= workflows/configs/default.toml
+CONFIG ?= accelbench/workflows/configs/default.toml
 STORE ?= runs/default
 RAY_ADDRESS ?=
 

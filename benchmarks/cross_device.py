@@ -30,9 +30,9 @@ RESULTS = Path(__file__).with_name("results")
 
 
 def taus_for(frame, x, metric: str, sources: dict[str, np.ndarray], devices, split) -> dict[tuple[str, int], float]:
-    from surrogate.additive import block_counts, to_time, unit_of
-    from surrogate.cross_device import CrossDevicePredictor, scratch_baseline, select_shots, transfer_baseline
-    from surrogate.devices import device_of
+    from accelbench.surrogate.additive import block_counts, to_time, unit_of
+    from accelbench.surrogate.cross_device import CrossDevicePredictor, scratch_baseline, select_shots, transfer_baseline
+    from accelbench.surrogate.devices import device_of
 
     own = {name: costs for name, costs in sources.items() if device_of(name) != device_of(metric)}
     predictor = CrossDevicePredictor(own, devices)
@@ -65,11 +65,11 @@ def main() -> None:
     import pandas as pd
 
     from benchmarks.surrogates_vs_reference import reference_frame
-    from pipeline.anb_format import REFERENCE_TARGETS
-    from surrogate.cross_device import source_costs
-    from surrogate.devices import load_devices
-    from surrogate.features import features
-    from surrogate.fit import FitSettings, split_of
+    from accelbench.pipeline.anb_format import REFERENCE_TARGETS
+    from accelbench.surrogate.cross_device import source_costs
+    from accelbench.surrogate.devices import load_devices
+    from accelbench.surrogate.features import features
+    from accelbench.surrogate.fit import FitSettings, split_of
 
     frame = reference_frame()
     x = features(frame)

@@ -33,7 +33,7 @@ def measure() -> dict:
     seconds = {}
     for name, arguments in steps.items():
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "workflows.cli", *arguments], cwd=work, check=True, capture_output=True,
+        subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", *arguments], cwd=work, check=True, capture_output=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
         seconds[name] = round(time.perf_counter() - started, 1)
         print(f"{name}: {seconds[name]} s", flush=True)

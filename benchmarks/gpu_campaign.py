@@ -55,7 +55,7 @@ def setup(summary: dict) -> None:
         figures["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
     except ImportError as error:
         figures["onnxruntime"] = f"not installed: {error}"
-    from profiling.backends.tensorrt import tensorrt_runtime
+    from accelbench.profiling.backends.tensorrt import tensorrt_runtime
 
     figures["tensorrt"] = tensorrt_runtime()
     summary["setup"] = figures
@@ -64,10 +64,10 @@ def setup(summary: dict) -> None:
 def _model_and_step(classes: int):
     import torch
 
-    from search_space import Architecture
-    from search_space.builder import build
-    from training.recipe import ANB_PROXY
-    from training.trainer import Session
+    from accelbench.search_space import Architecture
+    from accelbench.search_space.builder import build
+    from accelbench.training.recipe import ANB_PROXY
+    from accelbench.training.loop import Session
 
     recipe = ANB_PROXY.replace(devices=1)
     torch.backends.cudnn.benchmark = True
@@ -105,7 +105,7 @@ def _timed_epochs(split, step) -> tuple[float, int]:
 def loader(summary: dict, root: Path) -> None:
     import torch
 
-    from training.data import TrainingData
+    from accelbench.training.data import TrainingData
 
     cpu_workers = max(1, (os.cpu_count() or 2) - 2)
     cpu_data = TrainingData(root, workers=cpu_workers, pin_memory=True)
@@ -138,8 +138,8 @@ def gpu_decode(summary: dict, root: Path) -> None:
     """The GPU path alone, and its parts: bytes from the loader workers, decode, crop + resize."""
     import torch
 
-    from training.data import TrainingData
-    from training.gpu_data import crop_resize, decode
+    from accelbench.training.data import TrainingData
+    from accelbench.training.gpu_data import crop_resize, decode
 
     data = TrainingData(root, workers=8)
     split = data.split("train", BATCH, 0.08, 0.875, loader="gpu", device="cuda")
@@ -167,10 +167,10 @@ def gpu_decode(summary: dict, root: Path) -> None:
 
 
 def train_gpu_loader(summary: dict, root: Path) -> None:
-    from search_space import Architecture
-    from training.data import TrainingData
-    from training.recipe import ANB_PROXY
-    from training.trainer import train
+    from accelbench.search_space import Architecture
+    from accelbench.training.data import TrainingData
+    from accelbench.training.recipe import ANB_PROXY
+    from accelbench.training.trainer import train
 
     recipe = ANB_PROXY.replace(name="campaign-gpu-loader", devices=1, epochs=2, lr_peak_epoch=1, resize_start_epoch=0, resize_end_epoch=1,
                                validate_last_epochs=1, random_weight_epochs=0, loader="gpu")
@@ -183,10 +183,10 @@ def train_gpu_loader(summary: dict, root: Path) -> None:
 def ddp(summary: dict, root: Path) -> None:
     import torch
 
-    from search_space import Architecture
-    from training.data import TrainingData
-    from training.distributed import train_data_parallel
-    from training.recipe import ANB_PROXY
+    from accelbench.search_space import Architecture
+    from accelbench.training.data import TrainingData
+    from accelbench.training.distributed import train_data_parallel
+    from accelbench.training.recipe import ANB_PROXY
 
     devices = torch.cuda.device_count()
     recipe = ANB_PROXY.replace(name="campaign-ddp", devices=devices, epochs=1, lr_peak_epoch=0, resize_start_epoch=0, resize_end_epoch=1,
@@ -198,7 +198,7 @@ def ddp(summary: dict, root: Path) -> None:
 
 
 def engine_targets():
-    from profiling.protocol import Target
+    from accelbench.profiling.target import Target
 
     return {
         "tensorrt": (Target("trt_b512", "tensorrt", batch=512, resolution=256, device="cuda", precision="fp16"),
@@ -216,9 +216,9 @@ def engines(summary: dict, reference: list[dict], work: Path) -> None:
     """Every engine that is available, on the reference architectures; the torch backend only beside one."""
     from scipy.stats import kendalltau
 
-    from profiling.backends import get_backend
-    from profiling.export import ExportSettings, export_onnx
-    from search_space import Architecture
+    from accelbench.profiling.backends import get_backend
+    from accelbench.profiling.export import ExportSettings, export_onnx
+    from accelbench.search_space import Architecture
 
     targets = engine_targets()
     figures: dict = {}

@@ -37,8 +37,8 @@ LARGEST = "e6k5l3se-e6k5l3se-e6k5l3se-e6k5l3se-e6k5l3se-e6k5l4se-e6k5l3se"
 
 
 def write_reference(path: Path, count: int = 20, seed: int = 0) -> None:
-    from pipeline.anb_format import iter_anb_records
-    from search_space import Architecture
+    from accelbench.pipeline.anb_format import iter_anb_records
+    from accelbench.search_space import Architecture
 
     shared = Path(os.environ.get("ACCELBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     records = [r for r in iter_anb_records(shared / "data" / "anb" / "anb_dataset_dev.tar.gz")
@@ -88,9 +88,9 @@ def synthetic_imagenet(root: Path, classes: int = 10, train: int = 4096, val: in
 def trainability(summary: dict) -> None:
     import torch
 
-    from search_space import Architecture
-    from training.recipe import ANB_PROXY
-    from training.trainer import Untrainable, check_trainable
+    from accelbench.search_space import Architecture
+    from accelbench.training.recipe import ANB_PROXY
+    from accelbench.training.loop import Untrainable, check_trainable
 
     recipe = ANB_PROXY.replace(devices=1)
     figures = {}
@@ -106,11 +106,12 @@ def trainability(summary: dict) -> None:
 def training(summary: dict, root: Path) -> None:
     import torch
 
-    from search_space import Architecture
-    from search_space.builder import build
-    from training.data import TrainingData
-    from training.recipe import ANB_PROXY
-    from training.trainer import Session, train
+    from accelbench.search_space import Architecture
+    from accelbench.search_space.builder import build
+    from accelbench.training.data import TrainingData
+    from accelbench.training.recipe import ANB_PROXY
+    from accelbench.training.loop import Session
+    from accelbench.training.trainer import train
 
     recipe = ANB_PROXY.replace(name="gpu-check", devices=1, epochs=2, lr_peak_epoch=1, resize_start_epoch=0, resize_end_epoch=1,
                                validate_last_epochs=1, random_weight_epochs=1)
@@ -162,10 +163,10 @@ def training(summary: dict, root: Path) -> None:
 def data_parallel(summary: dict, root: Path) -> None:
     import torch
 
-    from search_space import Architecture
-    from training.data import TrainingData
-    from training.distributed import train_data_parallel
-    from training.recipe import ANB_PROXY
+    from accelbench.search_space import Architecture
+    from accelbench.training.data import TrainingData
+    from accelbench.training.distributed import train_data_parallel
+    from accelbench.training.recipe import ANB_PROXY
 
     devices = torch.cuda.device_count()
     recipe = ANB_PROXY.replace(name="gpu-check-ddp", devices=devices, epochs=1, lr_peak_epoch=0, resize_start_epoch=0, resize_end_epoch=1,
@@ -179,9 +180,9 @@ def data_parallel(summary: dict, root: Path) -> None:
 def profiling(summary: dict, reference: list[dict]) -> None:
     from scipy.stats import kendalltau
 
-    from profiling.backends.torch_cuda import TorchCudaBackend
-    from profiling.protocol import Target
-    from search_space import Architecture
+    from accelbench.profiling.backends.torch_cuda import TorchCudaBackend
+    from accelbench.profiling.target import Target
+    from accelbench.search_space import Architecture
 
     backend = TorchCudaBackend()
     throughput = Target("h200", "torch", batch=512, resolution=256, device="cuda", precision="fp16", options={"images_per_pass": 10240})

@@ -63,7 +63,7 @@ def main() -> None:
     from torch.utils.data import DataLoader
     from torchvision import transforms
 
-    from training.data import TrainingData
+    from accelbench.training.data import TrainingData
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:

@@ -37,15 +37,16 @@ def bare_seconds() -> float:
 
 
 def accelbench_seconds() -> float:
-    from pipeline import workers
-    from pipeline.records import now, profile_row
-    from pipeline.run import collect
-    from pipeline.store import Store
-    from pipeline.sweep import Sweep
-    from profiling.protocol import Measurement, Target
+    from accelbench.pipeline import workers
+    from accelbench.pipeline.records import now, profile_row
+    from accelbench.pipeline.run import collect
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.sweep import Sweep
+    from accelbench.profiling.protocol import Measurement
+    from accelbench.profiling.target import Target
 
     def record_without_measuring(architecture_json, target, report, onnx, cache, code_version, attempts):
-        from search_space import Architecture
+        from accelbench.search_space import Architecture
 
         arch_id = Architecture.from_json(architecture_json).arch_id
         measurement = Measurement.of_samples(arch_id, Target(**target), [1.0, 1.1, 0.9])

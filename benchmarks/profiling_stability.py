@@ -36,10 +36,10 @@ def naive_latency_ms(onnx_path: Path) -> float:
 
 
 def main() -> None:
-    from profiling.export import export_onnx
-    from profiling.protocol import Target
-    from profiling.runner import profile
-    from search_space import sample
+    from accelbench.profiling.export import export_onnx
+    from accelbench.profiling.target import Target
+    from accelbench.profiling.runner import profile
+    from accelbench.search_space import sample
 
     architectures = sample(ARCHITECTURES, SEED)
     target = Target("ort-cpu-b1", "onnxruntime", batch=1)

@@ -40,12 +40,12 @@ def median_seconds(function, repeats: int = 3) -> float:
 
 def main() -> None:
     from benchmarks.surrogates_vs_reference import reference_frame
-    from optimizers.encoding import random_genotypes, to_values
-    from search_space import sample
-    from surrogate import saved
-    from surrogate.benchmark import Benchmark
-    from surrogate.features import features_of_choices
-    from surrogate.fit import FitSettings, fit_all
+    from accelbench.optimizers.encoding import random_genotypes, to_values
+    from accelbench.search_space import sample
+    from accelbench.surrogate import saved
+    from accelbench.surrogate.benchmark import Benchmark
+    from accelbench.surrogate.features import features_of_choices
+    from accelbench.surrogate.fit import FitSettings, fit_all
 
     settings = FitSettings()
     targets = ["val_top1", "throughput_a100"]

@@ -26,8 +26,8 @@ def sweep_values():
 
 
 def fill(store, sweep) -> None:
-    from pipeline.plan import sweep_architectures, sweep_tasks
-    from pipeline.records import to_table
+    from accelbench.pipeline.plan import sweep_architectures, sweep_tasks
+    from accelbench.pipeline.records import to_table
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
     tasks = sweep_tasks(sweep, sweep_architectures(sweep))
@@ -46,9 +46,9 @@ def fill(store, sweep) -> None:
 
 
 def main() -> None:
-    from pipeline.plan import make_plan
-    from pipeline.store import Store
-    from pipeline.sweep import Sweep
+    from accelbench.pipeline.plan import make_plan
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.sweep import Sweep
 
     sweep = Sweep.from_dict(sweep_values())
     with tempfile.TemporaryDirectory() as folder:

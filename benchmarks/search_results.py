@@ -37,7 +37,7 @@ COMPARISONS = {  # name: (search-compare's arguments, its plot, the figure's nam
 
 
 def accelbench(arguments: list[str], work: Path) -> None:
-    subprocess.run([sys.executable, "-m", "workflows.cli", *arguments], cwd=work, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", *arguments], cwd=work, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def measure(fit: Path | None) -> dict:

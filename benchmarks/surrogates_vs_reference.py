@@ -28,9 +28,9 @@ HPARAMS = SHARED / "data" / "anb" / "reference_xgb_hparams.json"
 def reference_records():
     """The shared records through the real path: import into a store; its wide view and its repeats
     (the 8 architectures trained twice, as `pipeline.views.repeat_pairs` reads them)."""
-    from pipeline.anb_format import iter_anb_records, rows_from_records
-    from pipeline.store import Store
-    from pipeline.views import repeat_pairs, wide
+    from accelbench.pipeline.anb_format import iter_anb_records, rows_from_records
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.views import repeat_pairs, wide
 
     with tempfile.TemporaryDirectory() as folder:
         store = Store(folder)
@@ -44,7 +44,7 @@ def reference_frame():
 
 
 def reference_encoding(frame) -> np.ndarray:
-    from search_space.configspace import to_configspace
+    from accelbench.search_space.configspace import to_configspace
 
     space = to_configspace()
     columns = []
@@ -69,10 +69,10 @@ def reference_predictions(frame, target: str, split: np.ndarray, parameters: dic
 
 
 def main() -> None:
-    from pipeline.anb_format import REFERENCE_TARGETS
-    from surrogate.fit import FitSettings, fit_all, split_of
-    from surrogate.metrics import evaluate
-    from surrogate.noise import noise_ceiling
+    from accelbench.pipeline.anb_format import REFERENCE_TARGETS
+    from accelbench.surrogate.fit import FitSettings, fit_all, split_of
+    from accelbench.surrogate.metrics import evaluate
+    from accelbench.surrogate.noise import noise_ceiling
 
     frame, pairs = reference_records()
     settings = FitSettings()

@@ -35,7 +35,7 @@ def anb_tarball() -> Path:
 
 @pytest.fixture(scope="session")
 def anb_records(anb_tarball):
-    from pipeline.anb_format import iter_anb_records
+    from accelbench.pipeline.anb_format import iter_anb_records
 
     return list(iter_anb_records(anb_tarball))
 
@@ -100,9 +100,9 @@ def stop_cluster(address: str) -> None:
 # The shared reference records as a wide frame (imported through the real store path), and a small fit.
 @pytest.fixture(scope="session")
 def reference_frame(anb_records, tmp_path_factory):
-    from pipeline.anb_format import rows_from_records
-    from pipeline.store import Store
-    from pipeline.views import wide
+    from accelbench.pipeline.anb_format import rows_from_records
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.views import wide
 
     store = Store(tmp_path_factory.mktemp("reference-store"))
     for table, rows in rows_from_records(anb_records, "test").items():
@@ -113,8 +113,25 @@ def reference_frame(anb_records, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_fit(reference_frame):
     """Two targets on 1,200 architectures, two models, two members: a few seconds."""
-    from surrogate.fit import FitSettings, fit_all
+    from accelbench.surrogate.fit import FitSettings, fit_all
 
     settings = FitSettings(models=("xgboost", "linear"), members=2, calibration_folds=3)
     frame = reference_frame.iloc[:1200].reset_index(drop=True)
     return fit_all(frame, ["val_top1", "throughput_a100"], settings, log=io.StringIO()), settings, frame
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A folder in ImageNet layout: 4 classes of the embedded digits, 16 training and 8 validation images each."""
+    import shutil
+
+    from accelbench.training.embedded import embedded_dataset
+
+    embedded = embedded_dataset(tmp_path_factory.mktemp("cache"))
+    root = tmp_path_factory.mktemp("tiny")
+    for split, count in (("train", 16), ("val", 8)):
+        for label in ("0", "1", "2", "3"):
+            (root / split / label).mkdir(parents=True)
+            for path in sorted((embedded / split / label).iterdir())[:count]:
+                shutil.copy(path, root / split / label / path.name)
+    return root

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SHARED
-from workflows.cli import build_parser, main
+from accelbench.workflows.cli import build_parser, main
 
 README = REPO / "README.md"
 CHEAP_FIT = "--targets val_top1 throughput_a100 throughput_vck190 --models lightgbm linear block_additive --members 1 --calibration-folds 2"
@@ -33,7 +33,7 @@ def skip(reason: str) -> dict:
 HOW = {  # every shell command of the README, in its order
     "make collect": skip("the sweep trains networks for minutes; tests/pipeline collects the same stages at test size"),
     "make test": skip("this is the test suite"),
-    "make collect CONFIG=workflows/configs/anb-imagenet.toml STORE=/shared/anb RAY_ADDRESS=head:6379": skip("needs ImageNet and a Ray cluster"),
+    "make collect CONFIG=accelbench/workflows/configs/anb-imagenet.toml STORE=/shared/anb RAY_ADDRESS=head:6379": skip("needs ImageNet and a Ray cluster"),
     "accelbench collect CONFIG [--store DIR] [--address ADDR] [--retry failed]": skip("a synopsis; tests/pipeline runs collect"),
     "accelbench status STORE": run(instead="accelbench status runs/anb"),
     "accelbench compact STORE": run(instead="accelbench compact runs/anb"),
@@ -42,11 +42,11 @@ HOW = {  # every shell command of the README, in its order
         skip("trains for a minute per architecture; tests/workflows/test_cli_space.py trains through the CLI"),
     "accelbench proxy-search proxy-embedded --store runs/proxy": skip("trains dozens of networks; tests/pipeline/test_proxy_search.py runs it small"),
     "accelbench recipe show runs/proxy/_proxy/proxy-embedded/proxy-embedded-chosen.toml": skip("reads what proxy-search wrote"),
-    "accelbench targets show workflows/configs/anb-imagenet.toml": run(),
+    "accelbench targets show accelbench/workflows/configs/anb-imagenet.toml": run(),
     "accelbench profile --list": run(),
     "accelbench profile --backend onnxruntime --input a.jsonl --batch 1 --resolution 224": run(),
     "accelbench tune-tvm --work-dir tvm-db --trials 2000": skip("tunes for hours; tests/profiling/test_tvm.py tunes a few trials"),
-    "make collect CONFIG=workflows/configs/blocks-cpu.toml STORE=runs/blocks-cpu": skip("profiles 210 networks and blocks (~5 min)"),
+    "make collect CONFIG=accelbench/workflows/configs/blocks-cpu.toml STORE=runs/blocks-cpu": skip("profiles 210 networks and blocks (~5 min)"),
     "accelbench lut --store runs/blocks-cpu --target cpu_ort [--calibrate 5] --out lut/": skip("reads the blocks-cpu store"),
     "accelbench fit-device --store runs/anb --target latency_zcu102 --shots 20 --seed 0 --out fits/zcu102": skip("runs below, after import-anb"),
     "accelbench import-anb ../shared/data/anb/anb_dataset_dev.tar.gz --store runs/anb": run(),
@@ -109,7 +109,7 @@ def accelbench(command: str, capsys) -> None:
 def test_the_readme_runs_as_written(tmp_path, monkeypatch, capsys):
     checkout = tmp_path / "accelbench"
     checkout.mkdir()
-    (checkout / "workflows").symlink_to(REPO / "workflows")
+    (checkout / "accelbench").symlink_to(REPO / "accelbench")
     (tmp_path / "shared").symlink_to(SHARED)
     monkeypatch.chdir(checkout)
     ran = []

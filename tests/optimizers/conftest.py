@@ -7,8 +7,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def fitted(small_fit, tmp_path_factory):
-    from surrogate import saved
-    from surrogate.benchmark import Benchmark
+    from accelbench.surrogate import saved
+    from accelbench.surrogate.benchmark import Benchmark
 
     fits, settings, _ = small_fit
     folder = tmp_path_factory.mktemp("fit")

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizers.encoding import from_architectures, to_values
-from pipeline.views import rwe_correlation
-from search_space import ANB, sample
-from surrogate.explain import contributions, load_explainer, stage_terms
-from surrogate.features import features_of_choices
-from workflows.cli import main
+from accelbench.optimizers.encoding import from_architectures, to_values
+from accelbench.pipeline.views import rwe_correlation
+from accelbench.search_space import ANB, sample
+from accelbench.surrogate.explain import contributions, load_explainer, stage_terms
+from accelbench.surrogate.features import features_of_choices
+from accelbench.workflows.cli import main
 
 
 def test_stage_terms_add_up_to_the_linear_models_prediction(fitted):

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizers import ALGORITHMS
-from optimizers.encoding import cardinalities, from_architectures, mutate, random_genotypes, to_architecture
-from optimizers.pareto import hypervolume, non_dominated
-from optimizers.problem import Constraint, SearchError, SurrogateOracle, TableBenchmark
-from optimizers.run import SearchSpec, run_search
-from search_space import Architecture, sample
-from workflows.cli import main
+from accelbench.optimizers import ALGORITHMS
+from accelbench.optimizers.encoding import cardinalities, from_architectures, mutate, random_genotypes, to_architecture
+from accelbench.optimizers.pareto import hypervolume, non_dominated
+from accelbench.optimizers.problem import Constraint, SearchError, SurrogateOracle, TableBenchmark
+from accelbench.optimizers.run import SearchSpec, run_search
+from accelbench.search_space import Architecture, sample
+from accelbench.workflows.cli import main
 
 BUDGET = 300
 
@@ -177,8 +177,8 @@ def test_a_release_that_does_not_verify_is_not_searched(fitted, tmp_path, capsys
 
 
 def test_reference_points_are_given_either_way_and_numbers_print_in_full():
-    from workflows.cli import build_parser
-    from workflows.cmd_search import number
+    from accelbench.workflows.cli import build_parser
+    from accelbench.workflows.cmd_search import number
 
     common = ["search-compare", "--benchmark", "b", "--objective", "val_top1", "--objective", "throughput_vck190", "--budget", "5", "--output", "o"]
     as_in_help = build_parser().parse_args([*common, "--reference", "val_top1=50", "throughput_vck190=0"])

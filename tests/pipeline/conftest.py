@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import PROBE  # noqa: F401 - the custom resource only the second Ray node has
 
@@ -54,19 +53,3 @@ def to_toml(values: dict, prefix: str = "") -> str:
         header = f"[[{name}]]" if key.startswith("[") else f"[{name}]"
         text += f"\n{header}\n" + to_toml(value, f"{name}.")
     return text
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    import shutil
-
-    from training.embedded import embedded_dataset
-
-    embedded = embedded_dataset(tmp_path_factory.mktemp("cache"))
-    root = tmp_path_factory.mktemp("tiny")
-    for split, count in (("train", 16), ("val", 8)):
-        for label in ("0", "1", "2", "3"):
-            (root / split / label).mkdir(parents=True)
-            for path in sorted((embedded / split / label).iterdir())[:count]:
-                shutil.copy(path, root / split / label / path.name)
-    return root

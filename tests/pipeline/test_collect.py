@@ -19,11 +19,11 @@ import psutil
 import pytest
 import ray
 
-from pipeline.plan import make_plan
-from pipeline.run import collect
-from pipeline.store import Store
-from pipeline.sweep import Sweep
-from training.folders import DataError, identify
+from accelbench.pipeline.plan import make_plan
+from accelbench.pipeline.run import collect
+from accelbench.pipeline.store import Store
+from accelbench.pipeline.sweep import Sweep
+from accelbench.training.folders import DataError, identify
 from tests.pipeline.conftest import FAST_ORT, PROBE, sweep_values, to_toml
 
 SMALL = "-".join(["e1k3l1"] * 7)
@@ -49,7 +49,7 @@ def test_sweep_records_every_task_routes_by_resource_and_records_failures(ray_cl
     """Untrainable architectures (over the memory budget) and a target no node offers become records
     with reasons; the probe-resource target runs only on the node that has the resource."""
     architectures = tmp_path / "archs.jsonl"
-    from search_space import Architecture
+    from accelbench.search_space import Architecture
 
     architectures.write_text("".join(Architecture.from_compact(text).to_json() + "\n" for text in (SMALL, BIG)))
     values = sweep_values(tiny_data, tmp_path / "onnx", targets=[
@@ -125,7 +125,7 @@ def test_killed_worker_is_retried_and_every_task_ends_with_one_ok_record(ray_clu
 
 
 def run_cli(arguments: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workflows.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "accelbench.workflows.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
 def collect_command(tmp_path: Path, values: dict, address: str) -> list[str]:
@@ -257,7 +257,7 @@ print(json.dumps({"mode": "latency", "threads": 1, "dpu_batch": 1, "job_ms": [1.
     fpga = {"name": "fpga", "backend": "vitis", "precision": "int8", "report": ["latency", "throughput"], "options": {
         "calibration": str(tiny_data / "val"), "quantize_python": quantize, "compiler": compiler, "run_command": board + " --mode {mode}"}}
     architectures = tmp_path / "archs.jsonl"
-    from search_space import Architecture
+    from accelbench.search_space import Architecture
 
     architectures.write_text("".join(Architecture.from_compact(text).to_json() + "\n" for text in (SMALL, BIG)))
     values = sweep_values(tiny_data, tmp_path / "onnx", targets=[fpga])
@@ -284,8 +284,8 @@ print(json.dumps({"mode": "latency", "threads": 1, "dpu_batch": 1, "job_ms": [1.
 def test_block_tasks_are_run_and_recorded_like_profile_tasks(ray_cluster, tiny_data, tmp_path):
     """A target with blocks = true queues every distinct block of the space beside the architectures;
     on a target no node offers, each becomes an `unavailable` block record, and a rerun has nothing to do."""
-    from search_space import Architecture
-    from search_space.blocks import all_blocks
+    from accelbench.search_space import Architecture
+    from accelbench.search_space.blocks import all_blocks
 
     architectures = tmp_path / "archs.jsonl"
     architectures.write_text(Architecture.from_compact(SMALL).to_json() + "\n")

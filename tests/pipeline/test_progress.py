@@ -2,7 +2,7 @@
 
 import io
 
-from pipeline.progress import Progress, format_duration
+from accelbench.pipeline.progress import Progress, format_duration
 
 
 def test_progress_line_reports_counts_rate_and_eta():

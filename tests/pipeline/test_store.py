@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import RecordError, arch_row, row, to_table
-from pipeline.store import NotAStore, Store, StoreError
-from pipeline.views import wide
-from search_space import sample
-from search_space.errors import InputError
+from accelbench.pipeline.records import RecordError, arch_row, row, to_table
+from accelbench.pipeline.store import NotAStore, Store, StoreError
+from accelbench.pipeline.views import wide
+from accelbench.search_space import sample
+from accelbench.common.errors import InputError
 
 ARCHS = sample(6, seed=3)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.plan import make_plan, sweep_tasks
-from pipeline.records import now, profile_row
-from pipeline.store import Store
-from pipeline.sweep import ConfigError, Sweep
-from profiling.protocol import Measurement
+from accelbench.pipeline.plan import make_plan, sweep_tasks
+from accelbench.pipeline.records import now, profile_row
+from accelbench.pipeline.store import Store
+from accelbench.pipeline.sweep import ConfigError, Sweep
+from accelbench.profiling.protocol import Measurement
 from tests.pipeline.conftest import sweep_values, to_toml
-from workflows.cli import main
-from workflows.config import load_sweep, presets
+from accelbench.workflows.cli import main
+from accelbench.workflows.config import load_sweep, presets
 
 
 def test_presets_load_into_typed_sweeps():
@@ -104,7 +104,7 @@ def test_plan_counts_done_tasks_and_retries_only_the_statuses_asked(tmp_path):
 
 
 def test_targets_show_resolves_the_imagenet_preset_as_the_reference_measured(capsys):
-    from workflows.cli import main
+    from accelbench.workflows.cli import main
 
     assert main(["targets", "show", "anb-imagenet"]) == 0
     targets = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
@@ -120,7 +120,7 @@ def test_targets_show_resolves_the_imagenet_preset_as_the_reference_measured(cap
 
 
 def test_a_misspelt_option_in_a_config_exits_2_naming_it(tmp_path, capsys):
-    from workflows.cli import main
+    from accelbench.workflows.cli import main
 
     config = tmp_path / "typo.toml"
     config.write_text('name = "typo"\n[architectures]\nsample = 1\n[[profiling.targets]]\nname = "gpu"\nbackend = "torch"\noptions = { pases = 3 }\n')
@@ -131,7 +131,7 @@ def test_a_misspelt_option_in_a_config_exits_2_naming_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("preset", ["default", "anb-imagenet"])
 def test_presets_validate(preset):
-    from workflows.config import load_sweep
+    from accelbench.workflows.config import load_sweep
 
     sweep = load_sweep(preset)
     assert sweep.profiling.targets and (sweep.training is None or sweep.training.recipe)

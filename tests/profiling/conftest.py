@@ -1,7 +1,7 @@
 import pytest
 
-from profiling.export import ExportSettings, cached_export
-from search_space import sample
+from accelbench.profiling.export import ExportSettings, cached_export
+from accelbench.search_space import sample
 
 SMALL = ExportSettings(resolution=64)
 

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from profiling.backends import BACKENDS
-from profiling.backends.tensorrt import TensorRtBackend, parse_export_times, parse_trtexec_output, trtexec_command
-from profiling.backends.torch_cuda import TorchCudaBackend
-from profiling.backends.vitis import BOARDS, RUNNER, VitisBackend, board_commands, compile_command, quantize_command
-from profiling.backends.xla import XlaBackend
-from profiling.protocol import Target
+from accelbench.profiling.backends import BACKENDS
+from accelbench.profiling.backends.tensorrt import TensorRtBackend, parse_export_times, parse_trtexec_output, trtexec_command
+from accelbench.profiling.backends.torch_cuda import TorchCudaBackend
+from accelbench.profiling.backends.vitis import BOARDS, RUNNER, VitisBackend, board_commands, compile_command, quantize_command
+from accelbench.profiling.backends.xla import XlaBackend
+from accelbench.profiling.target import Target
 
 DATA = Path(__file__).parent / "data"
 
@@ -115,7 +115,7 @@ class FakeRunner:
 @pytest.mark.parametrize("batch", [1, 6])
 def test_board_runner_follows_the_reference_threads_and_jobs(batch):
     """The board script's scheduling, on a stand-in for VART (the real one exists only on the board)."""
-    from profiling.backends import vitis_board
+    from accelbench.profiling.backends import vitis_board
 
     runners = []
 
@@ -182,7 +182,7 @@ print(json.dumps({"mode": "latency", "threads": 1, "dpu_batch": 6, "job_ms": [2.
 
 
 def test_xla_streams_without_waiting_and_samples_the_rate():
-    from profiling.backends.xla import stream_rates
+    from accelbench.profiling.backends.xla import stream_rates
 
     events = []
     clock = iter(float(second) for second in range(100))
@@ -194,7 +194,7 @@ def test_xla_streams_without_waiting_and_samples_the_rate():
 
 
 def test_gpu_throughput_is_images_over_summed_batch_time_per_pass():
-    from profiling.backends.torch_cuda import pass_throughputs
+    from accelbench.profiling.backends.torch_cuda import pass_throughputs
 
     times = iter([100.0] * 4 + [10.0] * 4 + [20.0] * 4 + [10.0] * 4)  # ms per batch: a slow warm-up pass, then 3 passes
     throughputs, batch_ms = pass_throughputs(lambda: next(times), batch=128, images_per_pass=500, passes=3, warmup_passes=1)
@@ -222,27 +222,27 @@ def test_unavailable_here_with_the_reason(backend, target, reason):
 
 def test_registry_and_lazy_imports():
     assert set(BACKENDS) == {"onnxruntime", "tvm", "tensorrt", "xla", "vitis", "torch"}
-    code = "import sys, profiling.backends, profiling.runner; print(any(m.startswith(('torch_xla', 'tensorrt', 'pytorch_nndct')) for m in sys.modules))"
+    code = "import sys, accelbench.profiling.backends, accelbench.profiling.runner; print(any(m.startswith(('torch_xla', 'tensorrt', 'pytorch_nndct')) for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_cli_profile_list_and_run(tmp_path):
-    listing = subprocess.run([sys.executable, "-m", "workflows.cli", "profile", "--list"], capture_output=True, text=True)
+    listing = subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", "profile", "--list"], capture_output=True, text=True)
     assert listing.returncode == 0
     lines = listing.stdout.splitlines()
     assert len(lines) == 6 and lines[0].startswith("onnxruntime  available")
     assert any(line.startswith("tensorrt") and "unavailable" in line for line in lines)
     architectures = tmp_path / "a.jsonl"
-    subprocess.run([sys.executable, "-m", "workflows.cli", "space", "sample", "--n", "2", "--seed", "4", "--output", str(architectures)], check=True)
+    subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", "space", "sample", "--n", "2", "--seed", "4", "--output", str(architectures)], check=True)
     output = tmp_path / "p.jsonl"
-    command = [sys.executable, "-m", "workflows.cli", "profile", "--backend", "onnxruntime", "--input", str(architectures), "--batch", "2",
+    command = [sys.executable, "-m", "accelbench.workflows.cli", "profile", "--backend", "onnxruntime", "--input", str(architectures), "--batch", "2",
                "--option", "sessions=1", "--option", "max_other_load=1.0", "--resolution", "64", "--option", "min_time_s=0.05", "--cache", str(tmp_path / "cache"), "--output", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [(row["backend"], row["batch"], row["status"]) for row in rows] == [("onnxruntime", 2, "ok")] * 2
     assert all(row["latency_ms_median"] > 0 and row["samples_ms"] for row in rows)
-    from workflows.cli import main
+    from accelbench.workflows.cli import main
 
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
@@ -255,5 +255,5 @@ def test_cli_profile_list_and_run(tmp_path):
 def test_cli_profile_bad_input_exits_2(tmp_path, arguments, message):
     architectures = tmp_path / "a.jsonl"
     architectures.write_text("")
-    result = subprocess.run([sys.executable, "-m", "workflows.cli", "profile", "--input", str(architectures), *arguments], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", "profile", "--input", str(architectures), *arguments], capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr

@@ -3,8 +3,8 @@ import onnx
 import onnxruntime
 import torch
 
-from profiling.export import INPUT_NAME, ExportSettings, cached_export
-from search_space.builder import build
+from accelbench.profiling.export import INPUT_NAME, ExportSettings, cached_export
+from accelbench.search_space.builder import build
 
 
 def test_onnx_checks_has_opset_17_and_a_dynamic_batch(onnx_224):

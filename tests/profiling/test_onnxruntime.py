@@ -1,6 +1,6 @@
-from profiling.backends.onnxruntime import OnnxRuntimeBackend
-from profiling.protocol import Target
-from profiling.runner import profile
+from accelbench.profiling.backends.onnxruntime import OnnxRuntimeBackend
+from accelbench.profiling.target import Target
+from accelbench.profiling.runner import profile
 
 FAST = {"sessions": 2, "repeats": 10, "min_time_s": 0.05, "max_other_load": 1.0}  # a busy test machine must not make these noisy
 
@@ -37,7 +37,7 @@ def test_runner_exports_and_adds_host_facts(architecture, tmp_path):
 
 
 def test_a_session_under_other_load_is_retried_then_recorded_noisy(architecture, onnx_64, monkeypatch):
-    import profiling.backends.onnxruntime as backend_module
+    import accelbench.profiling.backends.onnxruntime as backend_module
 
     loads = iter([0.9, 0.1, 0.9, 0.9, 0.9])  # session 1: loaded, then quiet on its retry; session 2: loaded three times
 

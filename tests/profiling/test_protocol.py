@@ -6,9 +6,11 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from profiling import protocol
+from accelbench.profiling import protocol
 
-from profiling.protocol import LatencySummary, LoadMonitor, Measurement, Target, TargetError, TimingPlan, time_runs
+from accelbench.profiling.protocol import LatencySummary, LoadMonitor, Measurement, TargetError, TimingPlan, time_runs
+
+from accelbench.profiling.target import Target
 
 
 class FakeClock:
@@ -71,7 +73,7 @@ def test_bad_targets(fields, message):
 
 
 def test_options_are_typed_and_resolved_with_defaults():
-    from profiling.backends.torch_cuda import TorchOptions
+    from accelbench.profiling.backends.torch_cuda import TorchOptions
 
     target = Target("gpu", "torch", batch=256, resolution=256, options={"passes": 5})
     assert target.settings == TorchOptions(passes=5)

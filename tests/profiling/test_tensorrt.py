@@ -10,10 +10,10 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import profiling.backends.tensorrt as tensorrt_backend
-from profiling.backends.tensorrt import TensorRtBackend
-from profiling.onnx_fp16 import float16_copy, float16_model
-from profiling.protocol import Target
+import accelbench.profiling.backends.tensorrt as tensorrt_backend
+from accelbench.profiling.backends.tensorrt import TensorRtBackend
+from accelbench.profiling.onnx_fp16 import float16_copy, float16_model
+from accelbench.profiling.target import Target
 
 
 def small_network() -> onnx.ModelProto:
@@ -174,7 +174,7 @@ def test_runner_choice(monkeypatch, tmp_path):
 
 
 def test_profile_command_with_a_missing_runtime_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
-    from workflows.cli import main
+    from accelbench.workflows.cli import main
 
     monkeypatch.setattr(tensorrt_backend, "python_tensorrt", lambda: None)
     architectures = tmp_path / "one.jsonl"

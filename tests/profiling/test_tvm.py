@@ -2,10 +2,10 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from profiling.backends.tvm import TvmBackend, run_model, tune_database
-from profiling.export import INPUT_NAME, ExportSettings, cached_block_export, cached_export
-from profiling.protocol import Target
-from search_space import Architecture
+from accelbench.profiling.backends.tvm import TvmBackend, run_model, tune_database
+from accelbench.profiling.export import INPUT_NAME, ExportSettings, cached_block_export, cached_export
+from accelbench.profiling.target import Target
+from accelbench.search_space import Architecture
 
 FAST = {"repeats": 3}
 
@@ -29,7 +29,7 @@ def test_untuned_measurement(architecture, onnx_64):
 def test_tuned_with_a_tiny_budget(tmp_path):
     """A real meta-schedule tuning run and a measurement with its database, on one block of the space
     (a repeated e1k3 layer of the last stage: 3 tuning tasks against 19 for the smallest network)."""
-    from search_space.blocks import Block
+    from accelbench.search_space.blocks import Block
 
     block = Block("mbconv", 6, 1, 3, False, False)
     onnx = cached_block_export(block, tmp_path / "onnx", ExportSettings(resolution=32))

@@ -2,7 +2,7 @@
 
 from hypothesis import strategies as st
 
-from search_space import ANB, Architecture, Stage
+from accelbench.search_space import ANB, Architecture, Stage
 
 
 def stages(number: int) -> st.SearchStrategy[Stage]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from search_space import ANB, Architecture, SpaceError, Stage, from_index, to_index
+from accelbench.search_space import ANB, Architecture, SpaceError, Stage, from_index, to_index
 from tests.search_space.strategies import architectures
 
 B0 = "e1k3l1se-e6k3l2se-e6k5l2se-e6k3l3se-e6k5l3se-e6k5l4se-e6k3l1se"
@@ -45,7 +45,7 @@ def test_arch_id_equal_exactly_when_architectures_equal(first, second):
 
 def test_arch_id_is_documented_hash_and_stable_across_processes():
     architecture = Architecture.from_compact(B0)
-    code = f"from search_space import Architecture; print(Architecture.from_compact({B0!r}).arch_id)"
+    code = f"from accelbench.search_space import Architecture; print(Architecture.from_compact({B0!r}).arch_id)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"})
     assert other.stdout.strip() == architecture.arch_id
     import hashlib

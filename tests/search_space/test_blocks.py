@@ -6,11 +6,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from search_space import ANB
-from search_space.blocks import Block, all_blocks, blocks_of
-from search_space.builder import build_block
-from search_space.complexity import layer_specs
-from search_space.space import SpaceError
+from accelbench.search_space import ANB
+from accelbench.search_space.blocks import Block, all_blocks, blocks_of
+from accelbench.search_space.builder import build_block
+from accelbench.search_space.complexity import layer_specs
+from accelbench.search_space.space import SpaceError
 from tests.search_space.strategies import architectures
 
 

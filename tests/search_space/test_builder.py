@@ -4,8 +4,8 @@ import torchvision
 from hypothesis import given, settings
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_space import Architecture, SpaceError, count_macs, count_params, sample
-from search_space.builder import build
+from accelbench.search_space import Architecture, SpaceError, count_macs, count_params, sample
+from accelbench.search_space.builder import build
 from tests.search_space.strategies import architectures
 
 B0 = Architecture.from_compact("e1k3l1se-e6k3l2se-e6k5l2se-e6k3l3se-e6k5l3se-e6k5l4se-e6k3l1se")

@@ -3,8 +3,8 @@ import json
 
 import ConfigSpace
 
-from search_space import ANB, Architecture
-from search_space.configspace import configspace_json, to_configspace
+from accelbench.search_space import ANB, Architecture
+from accelbench.search_space.configspace import configspace_json, to_configspace
 
 REFERENCE_NAMES = [f"block{i}_{f}" for i in range(7) for f in ("e", "k", "l", "se")]
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from search_space import ANB, SpaceError, sample, to_index
+from accelbench.search_space import ANB, SpaceError, sample, to_index
 
 
 @settings(max_examples=25, deadline=None)
@@ -18,7 +18,7 @@ def test_no_duplicates_and_prefix_stable(n, seed):
 
 
 def test_same_seed_same_sample_in_another_process():
-    code = "from search_space import sample; print(','.join(a.arch_id for a in sample(50, 7)))"
+    code = "from accelbench.search_space import sample; print(','.join(a.arch_id for a in sample(50, 7)))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == ",".join(a.arch_id for a in sample(50, 7))
     assert sample(50, 7) != sample(50, 8)

@@ -8,16 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
-from search_space import count_macs, from_index, sample
-from search_space.blocks import blocks_of
-from search_space.sampling import sample_spread, spread_indices
-from surrogate.additive import block_counts, block_keys, block_physics, relative_nnls
-from surrogate.cross_device import CrossDevicePredictor, select_shots
-from surrogate.devices import Device, load_devices
-from surrogate.features import features
-from surrogate.models import get_model
-from surrogate.models.base import SurrogateError
-from surrogate.models.block_additive import BlockAdditiveModel
+from accelbench.search_space import count_macs, from_index, sample
+from accelbench.search_space.blocks import blocks_of
+from accelbench.search_space.sampling import sample_spread, spread_indices
+from accelbench.surrogate.additive import block_counts, block_keys, block_physics, relative_nnls
+from accelbench.surrogate.cross_device import CrossDevicePredictor, select_shots
+from accelbench.surrogate.devices import Device, load_devices
+from accelbench.surrogate.features import features
+from accelbench.surrogate.models import get_model
+from accelbench.surrogate.models.base import SurrogateError
+from accelbench.surrogate.models.block_additive import BlockAdditiveModel
 
 ARCHITECTURES = sample(400, seed=21)
 X = features(ARCHITECTURES)
@@ -38,7 +38,7 @@ def test_block_counts_are_the_blocks_of_the_network(index):
 def test_block_physics_adds_up_to_the_closed_form_macs():
     physics = block_physics()
     macs = COUNTS @ (physics[:, 0] + physics[:, 1])  # pointwise + depthwise MACs of the MBConv layers
-    from search_space.complexity import count_macs as closed_form
+    from accelbench.search_space.complexity import count_macs as closed_form
 
     conv_only = np.array([closed_form(a, convention="conv_linear") for a in ARCHITECTURES])
     differences = conv_only - macs  # stem, head, classifier and squeeze-excite: the same for every network but SE
@@ -180,7 +180,7 @@ def descriptors(**targets: Device) -> dict[str, Device]:
 
 
 def test_shots_recover_a_new_device_that_mixes_the_sources_and_weighs_a_group_differently(monkeypatch):
-    import surrogate.cross_device as cross_device
+    import accelbench.surrogate.cross_device as cross_device
 
     rng = np.random.default_rng(5)
     sources, base, se, early = synthetic_sources(rng)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_space import SpaceError, count_macs, count_params, sample
-from surrogate.features import encode, feature_names, features
+from accelbench.search_space import SpaceError, count_macs, count_params, sample
+from accelbench.surrogate.features import encode, feature_names, features
 
 
 @settings(max_examples=20, deadline=None)

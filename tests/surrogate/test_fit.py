@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search_space import sample
-from surrogate import saved
-from surrogate.benchmark import Benchmark
-from surrogate.features import features
-from surrogate.fit import FitSettings, fit_all, measurement_weights, split_of
-from surrogate.models import SurrogateError
+from accelbench.search_space import sample
+from accelbench.surrogate import saved
+from accelbench.surrogate.benchmark import Benchmark
+from accelbench.surrogate.features import features
+from accelbench.surrogate.fit import FitSettings, fit_all, measurement_weights, split_of
+from accelbench.surrogate.models import SurrogateError
 
 
 def test_fit_reports_held_out_metrics_and_ensemble_spread(small_fit):
@@ -89,7 +89,7 @@ def test_measurement_weights_trust_steady_measurements_more():
 
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm", "linear", "block_additive", "block_queue"])
 def test_every_model_leans_on_the_rows_it_is_told_to_trust(name):
-    from surrogate.fit import new_model
+    from accelbench.surrogate.fit import new_model
 
     architectures = sample(500, 8)
     x = features(architectures)

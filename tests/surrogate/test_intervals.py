@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from search_space import sample
-from surrogate import saved
-from surrogate.benchmark import Benchmark
-from surrogate.fit import FitSettings, conformal_half_width, fit_all, interval_bounds
-from surrogate.models import SurrogateError
+from accelbench.search_space import sample
+from accelbench.surrogate import saved
+from accelbench.surrogate.benchmark import Benchmark
+from accelbench.surrogate.fit import FitSettings, conformal_half_width, fit_all, interval_bounds
+from accelbench.surrogate.models import SurrogateError
 
 LEVEL = 0.95
 
@@ -51,8 +51,8 @@ def test_conformal_intervals_cover_the_level_where_the_ensemble_spread_does_not(
         assert fit.coverage == coverage(fit.test_measured, low, high)
         assert in_band(fit.coverage), (fit.target, fit.coverage)
         # the check can fail: intervals from the raw ensemble spread are far from 95%
-        from surrogate.features import features
-        from surrogate.fit import split_of
+        from accelbench.surrogate.features import features
+        from accelbench.surrogate.fit import split_of
 
         test = split_of(reference_frame["arch_id"], FitSettings()) == "test"
         known = test & reference_frame[fit.target].notna().to_numpy()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search_space import sample
-from search_space.blocks import all_blocks, blocks_of
-from surrogate.lut import Calibration, blocks_per_network, errors, lut_sum
-from surrogate.models.base import SurrogateError
+from accelbench.search_space import sample
+from accelbench.search_space.blocks import all_blocks, blocks_of
+from accelbench.surrogate.lut import Calibration, blocks_per_network, errors, lut_sum
+from accelbench.surrogate.models.base import SurrogateError
 
 ARCHITECTURES = sample(30, seed=4)
 

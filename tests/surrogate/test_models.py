@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from surrogate.features import features
-from surrogate.metrics import evaluate
-from surrogate.models import MODELS, SurrogateError, get_model
+from accelbench.surrogate.features import features
+from accelbench.surrogate.metrics import evaluate
+from accelbench.surrogate.models import MODELS, SurrogateError, get_model
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from pipeline.records import row
-from pipeline.store import Store
-from pipeline.views import repeat_pairs
-from surrogate.noise import noise_ceiling
+from accelbench.pipeline.records import row
+from accelbench.pipeline.store import Store
+from accelbench.pipeline.views import repeat_pairs
+from accelbench.surrogate.noise import noise_ceiling
 
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from surrogate.plots import predicted_vs_measured_figure, unit_label
-from workflows.surrogates import write_fit
+from accelbench.surrogate.plots import predicted_vs_measured_figure, unit_label
+from accelbench.workflows.surrogates import write_fit
 
 
 def drawn_label_boxes(ticks, renderer) -> list:

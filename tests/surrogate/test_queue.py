@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
-from search_space import from_index, sample
-from search_space.blocks import blocks_of
-from surrogate.additive import QUEUE_POWER, block_counts, block_keys, block_layers, block_physics, fit_queue, launch_kinds, layer_sequence, queue_time, relative_nnls
-from surrogate.features import features
-from surrogate.models import get_model
-from surrogate.models.block_additive import BlockQueueModel
+from accelbench.search_space import from_index, sample
+from accelbench.search_space.blocks import blocks_of
+from accelbench.surrogate.additive import QUEUE_POWER, block_counts, block_keys, block_layers, block_physics, fit_queue, launch_kinds, layer_sequence, queue_time, relative_nnls
+from accelbench.surrogate.features import features
+from accelbench.surrogate.models import get_model
+from accelbench.surrogate.models.block_additive import BlockQueueModel
 
 ARCHITECTURES = sample(600, seed=5)
 X = features(ARCHITECTURES)
@@ -152,8 +152,8 @@ def test_a_queue_model_round_trips_with_its_host_costs_and_refuses_tampered_ones
 
 
 def test_a_fit_writes_the_learned_block_table_with_host_costs_and_its_plot(reference_frame, tmp_path):
-    from surrogate.fit import FitSettings, fit_all
-    from workflows.surrogates import write_fit
+    from accelbench.surrogate.fit import FitSettings, fit_all
+    from accelbench.workflows.surrogates import write_fit
 
     frame = reference_frame.iloc[:900]
     settings = FitSettings(models=("block_queue",), members=2, calibration_folds=2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from search_space import sample
-from surrogate.additive import block_counts, block_keys, huber_threshold, relative_nnls, robust_nnls
-from surrogate.features import features
-from surrogate.models.block_additive import BlockAdditiveModel, BlockAdditiveRobustModel
+from accelbench.search_space import sample
+from accelbench.surrogate.additive import block_counts, block_keys, huber_threshold, relative_nnls, robust_nnls
+from accelbench.surrogate.features import features
+from accelbench.surrogate.models.block_additive import BlockAdditiveModel, BlockAdditiveRobustModel
 
 X = features(sample(600, seed=9))
 COUNTS = block_counts(X)

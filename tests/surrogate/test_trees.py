@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from surrogate.features import features
-from surrogate.fit import predict_members
-from surrogate.models import get_model
-from surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
-from surrogate.trees import SERIAL_ROWS, Forest
+from accelbench.surrogate.features import features
+from accelbench.surrogate.fit import predict_members
+from accelbench.surrogate.models import get_model
+from accelbench.surrogate.models.block_additive import BlockAdditiveModel, BlockQueueModel
+from accelbench.surrogate.trees import SERIAL_ROWS, Forest
 
 
 def library(model, x: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ def test_deeper_trees_are_left_to_their_library(data):
 
 def test_a_shallow_leaf_is_padded_to_the_full_depth():
     # root splits on feature 2 at 5.0 (go right when x >= 5); its left child is a leaf (1.0); its right splits on feature 0 at 0.5
-    from surrogate.trees import _pad
+    from accelbench.surrogate.trees import _pad
 
     left, right = np.array([1, -1, 3, -1, -1]), np.array([2, -1, 4, -1, -1])
     feature, threshold = np.array([2, 0, 0, 0, 0]), np.array([5.0, 0, 0.5, 0, 0])
@@ -106,9 +106,9 @@ def test_members_that_share_their_work_answer_as_each_alone(data, model):
 
 
 def test_a_benchmark_answers_in_chunks_as_in_one_go_and_no_rows_with_no_rows(small_fit, tmp_path, monkeypatch):
-    from search_space import sample
-    from surrogate import benchmark as benchmark_module, saved
-    from surrogate.benchmark import Benchmark
+    from accelbench.search_space import sample
+    from accelbench.surrogate import benchmark as benchmark_module, saved
+    from accelbench.surrogate.benchmark import Benchmark
 
     fits, settings, _ = small_fit
     saved.save(fits, tmp_path, settings)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.embedded import embedded_dataset
+from accelbench.training.embedded import embedded_dataset
 
 
 @pytest.fixture(scope="session")

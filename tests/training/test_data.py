@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.data import DataError, TrainingData, load_crop
-from training.embedded import embedded_dataset
+from accelbench.training.data import DataError, TrainingData, load_crop
+from accelbench.training.embedded import embedded_dataset
 
 
 def test_embedded_dataset_layout_and_reuse(embedded_root):

@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from search_space import sample
-from search_space.builder import build
-from training import trainer
-from training.data import EpochBatchSampler, TrainingData
-from training.recipe import get_recipe
-from training.trainer import train
+from accelbench.search_space import sample
+from accelbench.search_space.builder import build
+from accelbench.training import loop
+from accelbench.training.data import EpochBatchSampler, TrainingData
+from accelbench.training.recipe import get_recipe
+from accelbench.training.trainer import train
 
 ARCHITECTURE = sample(1, seed=0)[0]
 BASE = get_recipe("smoke").replace(
@@ -75,7 +75,7 @@ def test_two_gloo_ranks_follow_one_process_at_the_global_batch(tiny_root, monkey
     data = TrainingData(tiny_root)
     recipe = BASE.replace(lr=1e-5, lr_start_factor=1.0)  # a real update at step 0
     parallel = train(ARCHITECTURE, recipe.replace(batch_per_device=16, devices=2), data, seed=2, trace_steps=True)
-    monkeypatch.setattr(trainer, "build", with_ghost_batch_norm(16))
+    monkeypatch.setattr(loop, "build", with_ghost_batch_norm(16))
     ghost = train(ARCHITECTURE, recipe.replace(batch_per_device=32, devices=1), data, seed=2, trace_steps=True)
     doubled = train(ARCHITECTURE, recipe.replace(batch_per_device=32, devices=1, lr=2e-5), data, seed=2, trace_steps=True)
     assert parallel.status == ghost.status == doubled.status == "ok", parallel.error

@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-import training.data as cpu_data
-from training.data import ImageFolderData, SampleRequest, TrainingData
-from training.gpu_data import DeviceBatches, EncodedImageFolder, collate, crop_resize, decode, decode_batch
-from training.recipe import ANB_PROXY, RecipeError
+import accelbench.training.images as cpu_data
+from accelbench.training.data import TrainingData
+from accelbench.training.images import ImageFolderData, SampleRequest
+from accelbench.training.gpu_data import DeviceBatches, EncodedImageFolder, collate, crop_resize, decode, decode_batch
+from accelbench.training.recipe import ANB_PROXY, RecipeError
 
 # Mean absolute difference per image, in uint8 levels, over ImageNet-sized photos at 160 and 192 px,
 # from the exact crop (full-size decode, the box to the pixel, torch's antialiased bilinear resize).
@@ -131,7 +132,7 @@ def test_images_of_other_sizes_in_one_batch_read_only_their_own_pixels():
 
 
 def test_canvases_split_by_pixel_budget_give_the_same_batch(monkeypatch):
-    import training.gpu_data as gpu_data
+    import accelbench.training.gpu_data as gpu_data
 
     generator = torch.Generator().manual_seed(1)
     images = [torch.randint(0, 256, (3, 30 + 7 * i, 40 + 5 * i), dtype=torch.uint8, generator=generator) for i in range(6)]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.folders import identify
-from training.prepare import TEMPORARY_PREFIX, PrepareSettings, prepare
-from workflows.cli import main
+from accelbench.training.folders import identify
+from accelbench.training.prepare import TEMPORARY_PREFIX, PrepareSettings, prepare
+from accelbench.workflows.cli import main
 
 
 def make_source(root: Path, train: int = 6, val: int = 2, size: tuple[int, int] = (640, 480)) -> Path:
@@ -54,7 +54,7 @@ def test_prepared_copy_keeps_the_layout_shrinks_to_max_side_and_has_its_own_iden
 def test_a_killed_prepare_resumes_without_redoing_done_files(tmp_path):
     source = make_source(tmp_path / "src", train=30, val=5, size=(1000, 750))
     target = tmp_path / "dst"
-    command = [sys.executable, "-m", "workflows.cli", "data", "prepare", str(source), str(target), "--workers", "1"]
+    command = [sys.executable, "-m", "accelbench.workflows.cli", "data", "prepare", str(source), str(target), "--workers", "1"]
     process = subprocess.Popen(command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while process.poll() is None and len(list(target.glob("train/*/*.JPEG"))) < 5:
         time.sleep(0.01)

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from training.recipe import ANB_PROXY, PRESETS, Recipe, RecipeError, get_recipe
+from accelbench.training.recipe import ANB_PROXY, PRESETS, Recipe, RecipeError, get_recipe
 
 
 def test_anb_proxy_resolution_per_epoch():
@@ -85,7 +85,7 @@ def test_the_global_batch_is_part_of_the_id():
 def test_recipe_show_prints_the_resolved_values(capsys):
     import json
 
-    from workflows.cli import main
+    from accelbench.workflows.cli import main
 
     assert main(["recipe", "show", "anb-proxy"]) == 0
     shown = json.loads(capsys.readouterr().out)

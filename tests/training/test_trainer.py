@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from search_space import sample
-from training.data import TrainingData
-from training.recipe import get_recipe
-from training.trainer import train
+from accelbench.search_space import sample
+from accelbench.training.data import TrainingData
+from accelbench.training.recipe import get_recipe
+from accelbench.training.trainer import train
 
 ARCHITECTURE = sample(1, seed=0)[0]
 # a few seconds per run on the tiny folder
@@ -58,8 +58,8 @@ def test_lr_follows_the_schedule_every_iteration(tiny_data):
 
 
 def test_weight_decay_only_on_weights():
-    from search_space.builder import build
-    from training.trainer import weight_decay_groups
+    from accelbench.search_space.builder import build
+    from accelbench.training.loop import weight_decay_groups
 
     model = build(ARCHITECTURE, 4)
     decay, no_decay = weight_decay_groups(model, 1e-4)
@@ -91,17 +91,17 @@ def test_the_untrainable_rule_is_the_recipes_and_is_recorded(tiny_data):
 
 
 def test_the_check_counts_the_weights_at_the_rules_batch_and_resolution(tiny_data):
-    from training.trainer import check_trainable
+    from accelbench.training.loop import check_trainable
 
     at = lambda **rule: check_trainable(ARCHITECTURE, TINY.replace(**rule), 4, torch.device("cpu"))  # noqa: E731
     base = at()
     assert at(trainability_batch=32) > base and at(trainability_resolution=64) > base
-    parameters = sum(p.numel() for p in __import__("search_space.builder", fromlist=["build"]).build(ARCHITECTURE, 4).parameters())
+    parameters = sum(p.numel() for p in __import__("accelbench.search_space.builder", fromlist=["build"]).build(ARCHITECTURE, 4).parameters())
     assert base > 2 * 4 * parameters  # weights and gradients are in the figure
 
 
 def test_reported_top5_is_the_best_top5_on_its_own():
-    from training.trainer import EpochRecord, reported_accuracy
+    from accelbench.training.loop import EpochRecord, reported_accuracy
 
     curve = [EpochRecord(0, 32, 0.1, 1.0, 10.0, None, None), EpochRecord(1, 32, 0.1, 1.0, 10.0, 60.0, 80.0), EpochRecord(2, 32, 0.0, 1.0, 10.0, 58.0, 85.0)]
     assert reported_accuracy(curve, "best_of_validated") == (60.0, 85.0)  # top-5 of epoch 2, top-1 of epoch 1, as the reference
@@ -111,7 +111,7 @@ def test_reported_top5_is_the_best_top5_on_its_own():
 def test_timings_are_apart_and_trained_weights_are_saved_as_safetensors(tiny_data, tmp_path):
     from safetensors.torch import load_file
 
-    from search_space.builder import build
+    from accelbench.search_space.builder import build
 
     weights = tmp_path / "w" / "model.safetensors"
     result = train(ARCHITECTURE, TINY, tiny_data, seed=1, weights_to=weights)
@@ -146,7 +146,7 @@ def test_cli_train(tiny_root, tmp_path):
     architectures = tmp_path / "a.jsonl"
     architectures.write_text("".join(json.dumps(a.to_reference()) + "\n" for a in sample(2, seed=9)))
     output = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "workflows.cli", "train", "--recipe", "smoke", "--set", "epochs=2", "--set", "validate_last_epochs=1",
+    command = [sys.executable, "-m", "accelbench.workflows.cli", "train", "--recipe", "smoke", "--set", "epochs=2", "--set", "validate_last_epochs=1",
                "--set", "random_weight_epochs=0", "--set", "min_resolution=16", "--set", "max_resolution=16", "--set", "val_resolution=16",
                "--input", str(architectures), "--data", str(tiny_root), "--workers", "0", "--output", str(output)]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -163,5 +163,5 @@ def test_cli_train(tiny_root, tmp_path):
 def test_cli_train_bad_input_exits_2(tmp_path, arguments, message):
     architectures = tmp_path / "a.jsonl"
     architectures.write_text(json.dumps(ARCHITECTURE.to_reference()) + "\n")
-    result = subprocess.run([sys.executable, "-m", "workflows.cli", "train", "--recipe", "smoke", "--input", str(architectures), *arguments], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", "train", "--recipe", "smoke", "--input", str(architectures), *arguments], capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr

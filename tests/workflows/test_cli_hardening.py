@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from surrogate.manifest import release_digest, sha256_of
-from workflows.cli import main
+from accelbench.surrogate.manifest import release_digest, sha256_of
+from accelbench.workflows.cli import main
 
 LIGHT_FIT = ["--targets", "val_top1", "--models", "linear", "--members", "1"]
 RELEASE = "release-base/r-1"
@@ -315,18 +315,18 @@ def test_case(case: Case, base, tmp_path, monkeypatch, request):
 
 def test_an_interrupt_ends_with_one_line_and_exit_130(monkeypatch, capsys):
     """E.g. Ctrl-C while Ray shuts down: one line, exit 130 (it was exit 1 and no message)."""
-    import pipeline.run
+    from accelbench.pipeline import run as pipeline_run
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline.run, "collect", interrupted)
+    monkeypatch.setattr(pipeline_run, "collect", interrupted)
     assert main(["collect", "default", "--store", "unused"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
-    from workflows import cli
+    from accelbench.workflows import cli
 
     real = cli.build_parser
 
@@ -398,9 +398,9 @@ def test_a_listener_that_is_not_ray_is_refused_before_the_store_is_made(tmp_path
     monkeypatch.chdir(tmp_path)
     config(tmp_path)
     port = listener.getsockname()[1]
-    import pipeline.run
+    from accelbench.pipeline import run as pipeline_run
 
-    monkeypatch.setattr(pipeline.run, "check_reachable", lambda address, timeout_s=1.0, real=pipeline.run.check_reachable: real(address, timeout_s))
+    monkeypatch.setattr(pipeline_run, "check_reachable", lambda address, timeout_s=1.0, real=pipeline_run.check_reachable: real(address, timeout_s))
     assert main(["collect", "sweep.toml", "--store", "new", "--address", f"127.0.0.1:{port}"]) == 2
     assert "is not a Ray cluster" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
@@ -415,7 +415,7 @@ def test_sigterm_removes_the_partial_output(base, tmp_path):
 
     sandbox = tmp_path / "sandbox"
     shutil.copytree(base, sandbox, symlinks=True)
-    command = [sys.executable, "-m", "workflows.cli", "fit", "--store", "store", "--targets", "val_top1", "--members", "5", "--out", "f"]
+    command = [sys.executable, "-m", "accelbench.workflows.cli", "fit", "--store", "store", "--targets", "val_top1", "--members", "5", "--out", "f"]
     process = subprocess.Popen(command, cwd=sandbox, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     while process.poll() is None and not list(sandbox.glob(".f.partial-*")):
@@ -431,7 +431,7 @@ def test_a_store_another_process_is_making_is_in_use_not_foreign(tmp_path, capsy
     import subprocess
     import sys
 
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pipeline.store import Store\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom accelbench.pipeline.store import Store\n"
                                "with Store(sys.argv[1]).lock('collect'):\n    print('held', flush=True)\n    time.sleep(60)\n", str(tmp_path / "new")],
                               cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, text=True)
     try:

@@ -4,12 +4,12 @@ import sys
 
 import pytest
 
-from search_space import Architecture, count_params
-from workflows.cli import main
+from accelbench.search_space import Architecture, count_params
+from accelbench.workflows.cli import main
 
 
 def run(*arguments):
-    return subprocess.run([sys.executable, "-m", "workflows.cli", *arguments], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "accelbench.workflows.cli", *arguments], capture_output=True, text=True)
 
 
 def test_sample_then_stats(tmp_path, capsys):

@@ -9,8 +9,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from search_space import Architecture, sample
-from workflows.cli import main
+from accelbench.search_space import Architecture, sample
+from accelbench.workflows.cli import main
 
 FIT = ["--targets", "val_top1", "latency_vck190", "--models", "xgboost", "linear", "--members", "2", "--calibration-folds", "3"]
 
@@ -100,8 +100,8 @@ def test_release_regenerates_byte_identical_and_refuses_tampering(store, tmp_pat
     assert main(["release", "--store", str(store), "--name", "anb-dev", "--version", "1.0", "--out", str(tmp_path / "a"), *FIT]) == 2  # never overwritten
     capsys.readouterr()
 
-    from surrogate.benchmark import Benchmark
-    from surrogate.models import SurrogateError
+    from accelbench.surrogate.benchmark import Benchmark
+    from accelbench.surrogate.models import SurrogateError
 
     assert len(Benchmark.load(first).query(sample(3, 0))) == 3  # an intact release loads
     victim = first / "surrogates" / "models" / "val_top1" / "member1.ubj"
@@ -164,9 +164,9 @@ def test_fit_and_query_run_without_torch(store, tmp_path):
         "        if name.split('.')[0] in ('torch', 'torchvision', 'timm'):\n"
         "            raise ImportError(f'{name} is blocked in this test')\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "from workflows.cli import main\n"
+        "from accelbench.workflows.cli import main\n"
         f"assert main(['fit', '--store', {str(store)!r}, '--out', {str(tmp_path / 'fit')!r}, '--targets', 'throughput_a100', '--models', 'linear', '--members', '1']) == 0\n"
-        "from search_space import sample\nfrom surrogate.benchmark import Benchmark\n"
+        "from accelbench.search_space import sample\nfrom accelbench.surrogate.benchmark import Benchmark\n"
         f"print(len(Benchmark.load({str(tmp_path / 'fit')!r}).query(sample(5, 1))))\n"
         "assert 'torch' not in sys.modules\n"
     )
@@ -180,7 +180,7 @@ def test_status_and_compact_report_and_keep_every_record(store, tmp_path, capsys
 
     copy = tmp_path / "store"
     shutil.copytree(store, copy)
-    from pipeline.store import Store
+    from accelbench.pipeline.store import Store
 
     for index in range(3):  # a few task fragments beside the imported batches
         row = Store(copy).read("profile").slice(index, 1).to_pylist()[0]
@@ -204,8 +204,8 @@ def test_search_a_stores_measured_architectures_as_a_tabular_benchmark(store, tm
                  "latency_zcu102<=6", "--budget", "40", "--output", str(tmp_path / "s")]) == 0
     assert "tabular benchmark: " in capsys.readouterr().err
     records = pd.read_parquet(tmp_path / "s" / "queries.parquet")
-    from pipeline.store import Store
-    from pipeline.views import wide
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.views import wide
 
     frame = wide(Store(store)).set_index("compact")
     assert set(records["compact"]) <= set(frame.index)  # only measured architectures
@@ -217,8 +217,8 @@ def test_search_a_stores_measured_architectures_as_a_tabular_benchmark(store, tm
 
 
 def test_import_keeps_every_measurement_of_a_repeated_architecture(anb_records, tmp_path):
-    from pipeline.store import Store
-    from pipeline.views import repeat_pairs, wide
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.views import repeat_pairs, wide
 
     arch_id = lambda record: Architecture.from_reference(record.data["architecture"]).arch_id  # noqa: E731
     repeats = Counter(arch_id(r) for r in anb_records)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflows.config import load_sweep
+from accelbench.workflows.config import load_sweep
 
-CLUSTER = Path(__file__).resolve().parents[2] / "workflows" / "cluster"
+CLUSTER = Path(__file__).resolve().parents[2] / "accelbench" / "workflows" / "cluster"
 LAUNCHER, KUBERAY, SLURM, DOCKERFILE = (CLUSTER / name for name in ("ray-cluster.yaml", "raycluster.yaml", "slurm.sbatch", "Dockerfile"))
 
 

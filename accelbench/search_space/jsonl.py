@@ -1,0 +1,51 @@
+"""Reading architectures from JSON-lines files (one object of reference keys per line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from accelbench.search_space.architecture import Architecture
+from accelbench.search_space.space import SpaceError
+
+
+def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[Architecture]:
+    """Every non-blank line must be a JSON object of `block{i}_{e,k,l,se}` keys (other keys are ignored
+    only if they are not block keys: `arch_id`, for one, may travel along and is checked)."""
+    architectures = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SpaceError(f"{source}:{number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:  # e.g. an integer of thousands of digits
+            raise SpaceError(f"{source}:{number}: not a usable JSON value ({str(error).split(';')[0]})") from None
+        if not isinstance(data, dict):
+            raise SpaceError(f"{source}:{number}: expected a JSON object, got {type(data).__name__}")
+        space = data.get("space", "anb")
+        keys = {key: value for key, value in data.items() if key.startswith("block")}
+        try:
+            architecture = Architecture.from_reference(keys, space)
+        except SpaceError as error:
+            raise SpaceError(f"{source}:{number}: {error}") from None
+        given_id = data.get("arch_id")
+        if given_id is not None and given_id != architecture.arch_id:
+            raise SpaceError(f"{source}:{number}: arch_id={given_id!r} does not match its keys (expected {architecture.arch_id})")
+        architectures.append(architecture)
+    return architectures
+
+
+def read_architectures(path: str | Path) -> list[Architecture]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpaceError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SpaceError(f"{path}: not UTF-8 text (byte {error.start}); expected JSON lines of architectures") from None
+    architectures = parse_architecture_lines(text.splitlines(), str(path))
+    if not architectures:
+        raise SpaceError(f"{path} holds no architectures; expected JSON lines, one architecture of reference keys per line")
+    return architectures

@@ -1,0 +1,99 @@
+"""Architectures as integers in [0, space.size), and seeded uniform sampling without duplicates.
+
+Sampling draws integers from SHA-256 of `"<seed>:<counter>"`, not from a library RNG, so a seed gives
+the same architectures on every machine and with every version of Python or numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from accelbench.search_space.architecture import Architecture, Stage
+from accelbench.search_space.space import SearchSpace, SpaceError, get_space
+
+
+def _stage_index(space: SearchSpace, stage_number: int, stage: Stage) -> int:
+    index = space.expansion_choices.index(stage.expansion)
+    index = index * len(space.kernel_choices) + space.kernel_choices.index(stage.kernel)
+    index = index * len(space.layer_choices[stage_number]) + space.layer_choices[stage_number].index(stage.layers)
+    return index * len(space.se_choices) + space.se_choices.index(stage.se)
+
+
+def _stage_from_index(space: SearchSpace, stage_number: int, index: int) -> Stage:
+    index, se = divmod(index, len(space.se_choices))
+    index, layers = divmod(index, len(space.layer_choices[stage_number]))
+    expansion, kernel = divmod(index, len(space.kernel_choices))
+    return Stage(
+        space.expansion_choices[expansion],
+        space.kernel_choices[kernel],
+        space.layer_choices[stage_number][layers],
+        space.se_choices[se],
+    )
+
+
+def to_index(architecture: Architecture) -> int:
+    """Mixed-radix number of the architecture; stage 0 is the most significant digit."""
+    space = architecture.search_space
+    index = 0
+    for number, stage in enumerate(architecture.stages):
+        index = index * space.stage_size(number) + _stage_index(space, number, stage)
+    return index
+
+
+def from_index(index: int, space: str = "anb") -> Architecture:
+    definition = get_space(space)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < definition.size:
+        raise SpaceError(f"index={index!r} is out of range; allowed are 0 .. {definition.size - 1}")
+    stages = []
+    for number in reversed(range(definition.num_stages)):
+        index, digit = divmod(index, definition.stage_size(number))
+        stages.append(_stage_from_index(definition, number, digit))
+    return Architecture(tuple(reversed(stages)), space)
+
+
+def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
+    """`n` distinct architectures drawn uniformly; the first k of sample(n) equal sample(k)."""
+    definition = get_space(space)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= definition.size:
+        raise SpaceError(f"n={n!r} is not allowed; choose 0 .. {definition.size}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpaceError(f"seed={seed!r} must be an integer")
+    chosen: list[Architecture] = []
+    seen: set[int] = set()
+    counter = 0
+    while len(chosen) < n:
+        digest = hashlib.sha256(f"{space}:{seed}:{counter}".encode("ascii")).digest()
+        counter += 1
+        # 256 random bits modulo ~1e11: the bias is below 1e-60
+        index = int.from_bytes(digest, "big") % definition.size
+        if index not in seen:
+            seen.add(index)
+            chosen.append(from_index(index, space))
+    return chosen
+
+
+SELECTIONS = ("uniform", "spread")
+SPREAD_POOL = 50  # candidates per architecture wanted, for a spread sample
+
+
+def spread_indices(values, k: int, seed: int) -> list[int]:
+    """k positions into `values`: sorted by value, cut into k equal bins, one drawn (seeded) from each,
+    so that k picks span the range instead of bunching in its middle."""
+    import random
+
+    if not 0 <= k <= len(values):
+        raise SpaceError(f"cannot pick {k} of {len(values)}")
+    order = sorted(range(len(values)), key=lambda position: (values[position], position))
+    edges = [round(bin_number * len(order) / k) for bin_number in range(k + 1)] if k else [0]
+    rng = random.Random(seed)
+    return [order[rng.randrange(low, max(low + 1, high))] for low, high in zip(edges[:-1], edges[1:])]
+
+
+def sample_spread(n: int, seed: int, space: str = "anb") -> list[Architecture]:
+    """`n` distinct architectures spread over MACs: one per MAC quantile of a uniform sample of 50 n.
+    The few-shot selection rule of a new device (`surrogate.cross_device.select_shots` applies it to
+    measured architectures): a handful of measurements spans the cost range."""
+    from accelbench.search_space.complexity import count_macs
+
+    pool = sample(min(SPREAD_POOL * n, get_space(space).size), seed, space)
+    return [pool[position] for position in spread_indices([count_macs(a) for a in pool], n, seed)]

@@ -1,0 +1,79 @@
+"""Gradient-boosted trees (LightGBM, deterministic mode), early-stopped on the validation split; saved as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from accelbench.surrogate.models.base import THREADS
+from accelbench.surrogate import trees
+
+PARAMETERS = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 8,
+    "max_depth": 3,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 5.0,
+    "num_threads": THREADS,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+ROUNDS, EARLY_STOPPING = 20000, 200
+
+
+def boost(parameters: dict, train, validation, rows: int, capacity: dict | None):
+    """A booster early-stopped on `validation`, or, given the `capacity` an earlier fit chose on it, with as
+    many rounds (no validation needed); and its own capacity (rounds, and the rows it learned from)."""
+    import lightgbm
+
+    if capacity is None:
+        booster = lightgbm.train(parameters, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
+        return booster, {"rounds": booster.best_iteration or booster.current_iteration(), "rows": rows}
+    return lightgbm.train(parameters, train, capacity["rounds"]), {"rounds": capacity["rounds"], "rows": rows}
+
+
+def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
+    """The booster's prediction at its best iteration, by the compiled trees (`surrogate.trees`)."""
+    forest = trees.compiled(owner, lambda: trees.from_lightgbm(booster, booster.best_iteration or None))
+    if forest is not None:
+        return forest.predict(x)
+    return booster.predict(trees.as_array(x), num_iteration=booster.best_iteration or None, num_threads=THREADS)
+
+
+class LightGbmModel:
+    name = "lightgbm"
+
+    def __init__(self, booster=None) -> None:
+        self.booster = booster
+        self.capacity: dict | None = None  # the rounds the validation split chose, and the rows learned from
+        self._forest = None  # the compiled trees (surrogate.trees), built on the first prediction
+
+    def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
+        import lightgbm
+
+        train = lightgbm.Dataset(x, label=y, weight=weight, params={"verbose": -1})
+        validation = None if capacity is not None else lightgbm.Dataset(x_val, label=y_val, reference=train)
+        self._forest = None
+        self.booster, self.capacity = boost({**PARAMETERS, "seed": seed}, train, validation, len(y), capacity)
+
+    def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
+        return predict_trees(self, self.booster, x)
+
+    predict_members = staticmethod(trees.predict_sharing_columns)
+
+    def save(self, path_stem: Path) -> str:
+        path = path_stem.with_suffix(".txt")
+        path.write_text(self.booster.model_to_string(num_iteration=self.booster.best_iteration or None))
+        return path.name
+
+    @classmethod
+    def load(cls, path: Path) -> "LightGbmModel":
+        import lightgbm
+
+        return cls(lightgbm.Booster(model_str=path.read_text()))

@@ -1,0 +1,248 @@
+"""The GPU data path (recipe `loader = "gpu"`): loader workers read JPEG bytes and choose each image's
+crop from its header; the device decodes the whole batch (nvJPEG through `torchvision.io.decode_jpeg`),
+crops and resizes it with one `roi_align`, and does so in a background thread on its own CUDA stream,
+a few batches ahead of training.
+
+The semantics are training.data's: the same batches, boxes and flips (one seeded function chooses
+them), the same resolution ramp and validation crop. Pixels differ slightly. The resize averages
+`ceil(box / resolution)`² bilinear samples per output pixel instead of using torch's antialiased
+bilinear kernel (the two are identical when upsampling), and the JPEG is decoded at full size instead
+of at libjpeg-turbo's DCT scale. tests/training/test_gpu_data.py states the tolerance. On a CPU device
+the same code runs, decoding on the CPU.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import random
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import simplejpeg
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+from torchvision.ops import roi_align
+
+from accelbench.training.images import Box, ImageFolderData, SampleRequest, centre_crop_box, random_resized_crop_box
+
+PREFETCH_BATCHES = 3  # decoded batches waiting on the device, per split
+CANVAS_IMAGES = 64
+CANVAS_PIXELS = 128 * 2**20  # per canvas (x 3 channels x 4 bytes): the crops of raw ImageNet's few huge images get canvases of their own
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header alone."""
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+        return width, height
+    except ValueError:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+
+
+def is_jpeg(data: bytes) -> bool:
+    return data[:3] == b"\xff\xd8\xff"
+
+
+@dataclass
+class EncodedBatch:
+    """A batch before decoding: the files' bytes end to end (one tensor: a worker hands the batch over in
+    one shared-memory block, not one per image), each image's crop box in full-size pixels, flips, labels."""
+
+    encoded: torch.Tensor  # uint8, 1-D: the files one after another
+    sizes: list[int]  # bytes of each file
+    boxes: torch.Tensor  # float32 [N, 4]: left, top, width, height
+    flips: torch.Tensor  # bool [N]
+    labels: torch.Tensor  # int64 [N]
+    resolution: int
+
+    @property
+    def data(self) -> list[torch.Tensor]:
+        """Each file's bytes: views, no copies."""
+        return list(torch.split(self.encoded, self.sizes))
+
+
+class EncodedImageFolder(Dataset):
+    """ImageFolderData's images as bytes with their boxes: the same seeded choices, no decoding."""
+
+    def __init__(self, images: ImageFolderData) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, request: SampleRequest) -> tuple[bytes, Box, bool, int, int]:
+        path, label = self.images.samples[request.index]
+        with open(path, "rb") as handle:
+            data = handle.read()
+        flip, box = crop_choice(self.images, request, *image_size(data))
+        return data, box, flip, label, request.resolution
+
+
+def crop_choice(images: ImageFolderData, request: SampleRequest, width: int, height: int) -> tuple[bool, Box]:
+    """The flip and box training.data.ImageFolderData draws for this request (same seed, same order)."""
+    if not images.train:
+        return False, centre_crop_box(width, height, images.val_crop_ratio)
+    rng = random.Random(f"{request.seed}:{request.epoch}:{request.index}")
+    flip = rng.random() < 0.5
+    return flip, random_resized_crop_box(width, height, images.crop_scale_min, rng)
+
+
+def collate(items: list[tuple[bytes, Box, bool, int, int]]) -> EncodedBatch:
+    data, boxes, flips, labels, resolutions = zip(*items)
+    encoded = torch.frombuffer(bytearray(b"".join(data)), dtype=torch.uint8)
+    return EncodedBatch(encoded, [len(item) for item in data], torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips), torch.tensor(labels),
+                        resolutions[0])
+
+
+def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """RGB uint8 CHW images on `device`: JPEGs decoded there as one batch, other files on the CPU."""
+    jpegs = [i for i, item in enumerate(data) if is_jpeg(bytes(item[:3]))]
+    images: list[torch.Tensor | None] = [None] * len(data)
+    if jpegs:
+        try:
+            decoded = decode_jpeg([data[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:  # a JPEG the device decoder refuses (CMYK, say): the CPU decodes that batch
+            decoded = [decode_jpeg(data[i], mode=ImageReadMode.RGB).to(device) for i in jpegs]
+        for i, image in zip(jpegs, decoded):
+            images[i] = image
+    for i, item in enumerate(data):
+        if images[i] is None:
+            images[i] = decode_image(item, mode=ImageReadMode.RGB).to(device)
+    return images  # type: ignore[return-value]
+
+
+def crop_resize(images: list[torch.Tensor], boxes: torch.Tensor, flips: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Each image's box resized to resolution² and flipped where asked, as one uint8 NCHW batch.
+
+    The crops, largest first, are gathered into canvases of at most CANVAS_IMAGES crops of similar size
+    (a canvas is as large as its largest crop) and at most CANVAS_PIXELS, each crop at the
+    top left with its last row and column repeated beyond it; one roi_align per canvas resizes them
+    all. So a crop is resized as if cut out first (edges clamped to the crop, as torch's interpolate
+    does), never reading its neighbours or the rest of its image."""
+    device = images[0].device
+    boxes = boxes.cpu().to(torch.int64)  # sizes are read on the host: no wait on the device
+    out = torch.empty(len(images), 3, resolution, resolution, dtype=torch.uint8, device=device)
+    order = sorted(range(len(images)), key=lambda i: int(boxes[i, 2] * boxes[i, 3]), reverse=True)
+    while order:
+        count = max(1, min(len(order), CANVAS_IMAGES, CANVAS_PIXELS // int(boxes[order[0], 2] * boxes[order[0], 3])))
+        chunk, order = order[:count], order[count:]
+        canvas = _canvas([images[i] for i in chunk], boxes[chunk])
+        sizes = boxes[chunk, 2:].to(device=device, dtype=torch.float32)
+        corners = torch.cat([torch.arange(len(chunk), device=device, dtype=torch.float32)[:, None], torch.zeros_like(sizes), sizes], dim=1)
+        # aligned=True: pixel centres at +0.5, as torch's interpolate (align_corners=False) places them;
+        # sampling_ratio=0: ceil(box / resolution) samples per output pixel and axis (an area average)
+        resized = roi_align(canvas, corners, output_size=resolution, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+        index = torch.tensor(chunk, device=device)
+        resized = torch.where(flips.to(device)[index][:, None, None, None], resized.flip(-1), resized)
+        out[index] = resized.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _canvas(images: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+    """float [N, 3, H, W] (H, W: the largest box's): crop i at the top left, its edges repeated beyond it.
+    One gather from the images laid end to end."""
+    device = images[0].device
+    height, width = int(boxes[:, 3].max()), int(boxes[:, 2].max())
+    boxes = boxes.to(device)
+    widths = torch.tensor([image.shape[2] for image in images], device=device)
+    areas = torch.tensor([image.shape[1] * image.shape[2] for image in images], device=device)
+    starts = torch.cumsum(areas, 0) - areas
+    rows = boxes[:, 1:2] + torch.minimum(torch.arange(height, device=device)[None, :], boxes[:, 3:4] - 1)  # [N, H]
+    columns = boxes[:, 0:1] + torch.minimum(torch.arange(width, device=device)[None, :], boxes[:, 2:3] - 1)  # [N, W]
+    index = starts[:, None, None] + rows[:, :, None] * widths[:, None, None] + columns[:, None, :]
+    flat = torch.cat([image.reshape(3, -1) for image in images], dim=1).float()
+    return flat[:, index].transpose(0, 1)
+
+
+def decode_batch(batch: EncodedBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    images = crop_resize(decode(batch.data, device), batch.boxes, batch.flips, batch.resolution)
+    return images.contiguous(memory_format=torch.channels_last), batch.labels.to(device, non_blocking=True)
+
+
+class DeviceBatches:
+    """Iterates a loader of EncodedBatch as decoded (images, labels) on `device`.
+
+    A thread decodes up to PREFETCH_BATCHES ahead, on its own CUDA stream; each batch carries an event
+    that the consumer's stream waits on, so training never reads a batch before it is decoded, and
+    decoding waits for training only when it is that far ahead. Errors in the thread are raised in the
+    consumer; leaving the loop early ends the thread."""
+
+    def __init__(self, loader: Iterable[EncodedBatch], device: torch.device, decode_fn: Callable = decode_batch) -> None:
+        self.loader, self.device, self.decode_fn = loader, torch.device(device), decode_fn
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        ready: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(ready, stop), daemon=True, name="gpu-decode")
+        worker.start()
+        try:
+            while True:
+                kind, value = ready.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                images, labels, event = value
+                if event is not None:
+                    stream = torch.cuda.current_stream(self.device)
+                    stream.wait_event(event)
+                    images.record_stream(stream)
+                    labels.record_stream(stream)
+                yield images, labels
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    ready.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            worker.join()
+
+    def _produce(self, ready: queue.Queue, stop: threading.Event) -> None:
+        cuda = self.device.type == "cuda"
+        stream = torch.cuda.Stream(self.device) if cuda else None
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for batch in self.loader:
+                if stop.is_set():
+                    return
+                if cuda:
+                    with torch.cuda.stream(stream):
+                        images, labels = self.decode_fn(batch, self.device)
+                        event = torch.cuda.Event()
+                        event.record(stream)
+                else:
+                    (images, labels), event = self.decode_fn(batch, self.device), None
+                if not put(("batch", (images, labels, event))):
+                    return
+            put(("end", None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", error))
+
+
+def make_encoded_loader(images: ImageFolderData, sampler, workers: int) -> DataLoader:
+    return DataLoader(
+        EncodedImageFolder(images),
+        batch_sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        collate_fn=collate,
+        prefetch_factor=4 if workers > 0 else None,
+    )
