@@ -61,6 +61,13 @@ def setup(summary: dict) -> None:
     summary["setup"] = figures
 
 
+def loading(loader: str):
+    """The campaign's loader settings as a recipe: batch BATCH, ImageNet's crops, `loader` "cpu" or "gpu"."""
+    from accelbench.training.recipe import get_recipe
+
+    return get_recipe("anb-proxy").replace(batch_per_device=BATCH, crop_scale_min=0.08, val_crop_ratio=0.875, loader=loader)
+
+
 def _model_and_step(classes: int):
     import torch
 
@@ -114,7 +121,7 @@ def loader(summary: dict, root: Path) -> None:
     figures: dict = {"model": "efficientnet_b0", "batch": BATCH, "resolution": RESOLUTION, "train_images": TRAIN_IMAGES, "measured_epochs": MEASURED_EPOCHS}
     summary["loader"] = figures
 
-    cpu_split = cpu_data.split("train", BATCH, 0.08, 0.875)
+    cpu_split = cpu_data.split("train", loading("cpu"))
     cached = [tensor.to("cuda") for tensor in next(iter(cpu_split.epoch(0, RESOLUTION, 0)))]
     for _ in range(3):
         step(*cached)
@@ -127,7 +134,7 @@ def loader(summary: dict, root: Path) -> None:
     figures["cached_batch"] = {"step_s": baseline, "images_per_s": BATCH / baseline}
 
     for name, data, kind in (("gpu_path", gpu_data, "gpu"), ("cpu_loader", cpu_data, "cpu")):
-        split = data.split("train", BATCH, 0.08, 0.875, loader=kind, device="cuda")
+        split = data.split("train", loading(kind), device="cuda")
         step_s, steps = _timed_epochs(split, step)
         figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s,
                          "loader_workers": data.workers}
@@ -142,7 +149,7 @@ def gpu_decode(summary: dict, root: Path) -> None:
     from accelbench.training.gpu_data import crop_resize, decode
 
     data = TrainingData(root, workers=8)
-    split = data.split("train", BATCH, 0.08, 0.875, loader="gpu", device="cuda")
+    split = data.split("train", loading("gpu"), device="cuda")
     figures: dict = {"loader_workers": 8}
     summary["gpu_decode"] = figures
 

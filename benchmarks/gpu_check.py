@@ -118,7 +118,7 @@ def training(summary: dict, root: Path) -> None:
     data = TrainingData(root, workers=12, pin_memory=True)
     architecture = Architecture.from_compact(B0)
     result = train(architecture, recipe, data, "cuda", seed=0)
-    images = recipe.epochs * (len(data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio).sampler) * recipe.global_batch)
+    images = recipe.epochs * (len(data.split("train", recipe).sampler) * recipe.global_batch)
     summary["training"] = {
         "status": result.status, "error": result.error, "epochs": recipe.epochs, "global_batch": recipe.global_batch,
         "train_time_s": result.train_time_s, "check_time_s": result.check_time_s, "random_weight_time_s": result.random_weight_time_s,
@@ -130,7 +130,7 @@ def training(summary: dict, root: Path) -> None:
     session = Session(build(architecture, data.num_classes(), recipe.activation), recipe, torch.device("cuda"))
     optimizer = torch.optim.SGD(session.model.parameters(), lr=0.1, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda")
-    split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio)
+    split = data.split("train", recipe)
 
     def step(images, labels) -> None:
         loss = session.loss(session.forward(images).float(), labels)

@@ -64,6 +64,7 @@ def main() -> None:
     from torchvision import transforms
 
     from accelbench.training.data import TrainingData
+    from accelbench.training.recipe import get_recipe
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
@@ -82,7 +83,7 @@ def main() -> None:
             ),
         )
         baseline = DataLoader(standard, batch_size=BATCH, shuffle=True, num_workers=WORKERS, persistent_workers=True, prefetch_factor=4)
-        split = TrainingData(root, workers=WORKERS).split("train", BATCH, crop_scale_min=0.08, val_crop_ratio=0.875)
+        split = TrainingData(root, workers=WORKERS).split("train", get_recipe("anb-proxy").replace(batch_per_device=BATCH, crop_scale_min=0.08, val_crop_ratio=0.875))
         ours = split.epoch(0, RESOLUTION, seed=0)
         baseline_rates, our_rates = [], []
         for _ in range(ROUNDS):

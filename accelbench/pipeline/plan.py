@@ -55,7 +55,7 @@ def sweep_tasks(sweep: Sweep, architectures: list[Architecture], data_id: str | 
     """In the order they should run: architecture by architecture, training before profiling.
     `data_id` (the training dataset's fingerprint) is part of every training task's key."""
     tasks = []
-    train_configs = [(seed, train_config_id(sweep_recipe_id(sweep), seed, data_id)) for seed in sweep.training.seeds] if sweep.training else []
+    train_configs = [(seed, train_config_id(sweep.training.resolved_recipe.recipe_id, seed, data_id)) for seed in sweep.training.seeds] if sweep.training else []
     targets = [(spec, spec.target.target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
     for architecture in architectures:
         arch_id = architecture.arch_id
@@ -67,17 +67,6 @@ def sweep_tasks(sweep: Sweep, architectures: list[Architecture], data_id: str | 
         if spec.blocks:
             tasks += [Task(task_key(block.block_id, "blocks", target_id), "blocks", None, target=spec, block=block) for block in all_blocks(sweep.architectures.space)]
     return tasks
-
-
-def sweep_recipe(sweep: Sweep):
-    from accelbench.training.recipe import load_recipe
-
-    recipe = load_recipe(sweep.training.recipe)
-    return recipe.replace(**sweep.training.overrides) if sweep.training.overrides else recipe
-
-
-def sweep_recipe_id(sweep: Sweep) -> str:
-    return sweep_recipe(sweep).recipe_id
 
 
 def make_plan(sweep: Sweep, store: Store, retry: tuple[str, ...] = (), data_id: str | None = None) -> Plan:

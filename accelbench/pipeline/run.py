@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import ray
 from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
-from accelbench.pipeline.plan import Plan, Task, make_plan, sweep_recipe
+from accelbench.pipeline.plan import Plan, Task, make_plan
 from accelbench.pipeline.progress import Progress
 from accelbench.pipeline.records import arch_row, task_key, train_config_id
 from accelbench.pipeline.store import Store
@@ -116,7 +116,7 @@ def alive_node_resources() -> list[dict[str, float]]:
 def training_resources(sweep: Sweep) -> dict[str, float]:
     """What one training worker asks of its host: on CUDA, one GPU per data-parallel device of the recipe."""
     stage = sweep.training
-    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (sweep_recipe(sweep).devices if stage.device == "cuda" else 0)}
+    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (stage.resolved_recipe.devices if stage.device == "cuda" else 0)}
 
 
 class Driver:
@@ -137,7 +137,7 @@ class Driver:
         nodes = alive_node_resources()
         self.unavailable_reason: dict[str, str] = {}
         if sweep.training:
-            self.recipe = sweep_recipe(sweep).to_dict()
+            self.recipe = sweep.training.resolved_recipe
             needed = training_resources(sweep)
             self.train_options = {"num_cpus": needed["CPU"], "num_gpus": needed["GPU"], "max_restarts": -1, "max_task_retries": 0}
             reason = unplaceable(needed, nodes)
@@ -180,7 +180,7 @@ class Driver:
         if not self.sweep.training:
             return {}
         rows = self.store.read("train", ["task_key", "arch_id", "status", "weights_path"]).to_pylist()
-        wanted = {task_key(a.arch_id, "train", train_config_id(sweep_recipe(self.sweep).recipe_id, self.first_seed, self.plan.data_id)) for a in self.plan.architectures}
+        wanted = {task_key(a.arch_id, "train", train_config_id(self.recipe.recipe_id, self.first_seed, self.plan.data_id)) for a in self.plan.architectures}
         return {row["arch_id"]: (row["weights_path"] if row["status"] == "ok" else None) for row in rows if row["task_key"] in wanted}
 
     # --- submission ---

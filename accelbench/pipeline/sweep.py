@@ -7,6 +7,7 @@ error names the field (`training.recipe`), the value and what is allowed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from accelbench.pipeline.records import REPORTABLE, default_report
 from accelbench.profiling.protocol import TargetError
 from accelbench.profiling.target import Target
 from accelbench.common.errors import InputError, check_name
+from accelbench.training.recipe import Recipe, RecipeError, load_recipe
 
 
 class ConfigError(InputError):
@@ -31,7 +33,7 @@ class ArchitectureSource:
 
 @dataclass(frozen=True)
 class TrainingStage:
-    recipe: str = "smoke"
+    recipe: str = "smoke"  # a preset's name or a recipe file; `resolved_recipe` is the value
     overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     data: str = "embedded"
@@ -42,6 +44,12 @@ class TrainingStage:
     loader_workers: int = 2  # DataLoader processes inside each actor (per rank when data-parallel)
     recycle_after: int = 50  # restart an actor after this many models (GPU memory leaks across models)
     save_weights: bool | None = None  # keep trained weights in the store; None: when a target measures them (FPGA)
+
+    @cached_property
+    def resolved_recipe(self) -> Recipe:
+        """The recipe the stage trains with: `recipe` with the `overrides`. What the planner keys tasks by
+        and what the workers receive, as this value."""
+        return load_recipe(self.recipe).replace(**self.overrides)
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,6 @@ def _parse_architectures(values: Any, source: str, base_dir: Path | None) -> Arc
 
 
 def _parse_training(values: Any, source: str, base_dir: Path | None = None) -> TrainingStage:
-    from accelbench.training.recipe import RecipeError, load_recipe
-
     where = "training"
     defaults = TrainingStage()
     allowed = set(TrainingStage.__dataclass_fields__)
@@ -215,7 +221,7 @@ def _parse_training(values: Any, source: str, base_dir: Path | None = None) -> T
         raise ConfigError(f"{source}: training.seeds={seeds!r} is not allowed; it must be a non-empty list of integers")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{source}: training.seeds={seeds!r} repeats a seed")
-    return TrainingStage(
+    stage = TrainingStage(
         recipe=recipe,
         overrides=dict(overrides),
         seeds=tuple(seeds),
@@ -228,6 +234,8 @@ def _parse_training(values: Any, source: str, base_dir: Path | None = None) -> T
         recycle_after=_number(values, "recycle_after", where, source, defaults.recycle_after, minimum=1),
         save_weights=None if save_weights == "auto" else save_weights,
     )
+    stage.__dict__["resolved_recipe"] = resolved  # resolved above, with the errors a config gets: kept, not resolved again
+    return stage
 
 
 def _parse_target(values: Any, where: str, source: str) -> TargetSpec:

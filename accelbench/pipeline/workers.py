@@ -16,6 +16,7 @@ import ray
 
 from accelbench.pipeline.atomic import write_bytes_atomic
 from accelbench.pipeline.records import block_row, now, profile_row, provenance, row, task_key, train_config_id, train_row
+from accelbench.training.recipe import Recipe
 
 
 def ray_node() -> str:
@@ -33,18 +34,17 @@ class TrainingWorker:
         self.device = device
         self.data = TrainingData(resolve_data(data), workers=loader_workers, pin_memory=device == "cuda")
 
-    def train(self, architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, weights_to: tuple[str, str] | None, code_version: str,
+    def train(self, architecture_json: str, recipe: Recipe, seed: int, data_id: str, weights_to: tuple[str, str] | None, code_version: str,
               attempts: int) -> dict[str, Any]:
         """`weights_to`: (store URI, path in the store) where the trained weights go, when they are kept."""
         from accelbench.pipeline.store import Store
         from accelbench.search_space import Architecture
-        from accelbench.training.recipe import Recipe
         from accelbench.training.trainer import train
 
         started = now()
         with tempfile.TemporaryDirectory() as folder:
             local = Path(folder) / "weights.safetensors" if weights_to else None
-            result = train(Architecture.from_json(architecture_json), Recipe.from_dict(recipe), self.data, self.device, seed, weights_to=local)
+            result = train(Architecture.from_json(architecture_json), recipe, self.data, self.device, seed, weights_to=local)
             weights = None
             if local is not None and local.exists():
                 uri, relative = weights_to
@@ -167,14 +167,12 @@ def failed_profile(architecture_json: str, target: dict[str, Any], report: tuple
     return profile_row(measurement.to_row(), report, now(), code_version, attempts)
 
 
-def failed_train(architecture_json: str, recipe: dict[str, Any], seed: int, data_id: str, status: str, error: str, code_version: str, attempts: int) -> dict[str, Any]:
+def failed_train(architecture_json: str, recipe: Recipe, seed: int, data_id: str, status: str, error: str, code_version: str, attempts: int) -> dict[str, Any]:
     from accelbench.search_space import Architecture
-    from accelbench.training.recipe import Recipe
 
-    values = Recipe.from_dict(recipe)
     arch_id = Architecture.from_json(architecture_json).arch_id
     return row(
-        "train", task_key=task_key(arch_id, "train", train_config_id(values.recipe_id, seed, data_id)), arch_id=arch_id, recipe_id=values.recipe_id,
-        recipe_name=values.name, seed=seed, data_id=data_id, status=status, top1_convention=values.top1_convention, curve=[],
-        device_count=values.devices, trainability_rule=values.trainability_rule(), attempts=attempts, **provenance(now(), error, code_version),
+        "train", task_key=task_key(arch_id, "train", train_config_id(recipe.recipe_id, seed, data_id)), arch_id=arch_id, recipe_id=recipe.recipe_id,
+        recipe_name=recipe.name, seed=seed, data_id=data_id, status=status, top1_convention=recipe.top1_convention, curve=[],
+        device_count=recipe.devices, trainability_rule=recipe.trainability_rule(), attempts=attempts, **provenance(now(), error, code_version),
     )

@@ -7,7 +7,6 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from accelbench.pipeline.plan import sweep_recipe
 from accelbench.pipeline.sweep import ConfigError
 from accelbench.common.errors import check_name
 from accelbench.training.recipe import RecipeError
@@ -48,7 +47,7 @@ class Candidate:
 
 
 def candidate_recipes(config: ProxyConfig, source: str = "config") -> list[Candidate]:
-    reference = sweep_recipe(config.reference)
+    reference = config.reference.training.resolved_recipe
     candidates = []
     for values in itertools.product(*config.knobs.values()):
         changes = dict(zip(config.knobs, values))

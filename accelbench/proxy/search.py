@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from accelbench.pipeline.plan import make_plan, sweep_architectures, sweep_recipe
+from accelbench.pipeline.plan import make_plan, sweep_architectures
 from accelbench.proxy.candidates import Candidate, candidate_recipes
 from accelbench.proxy.config import ProxyConfig
 from accelbench.pipeline.ranking import Agreement, agreement, seed_to_seed
@@ -65,7 +65,7 @@ class ProxySearch:
     def __init__(self, config: ProxyConfig, store: Store, address: str | None = None, stream: TextIO | None = None) -> None:
         self.config, self.store, self.address = config, store, address
         self.stream = stream or sys.stderr
-        self.reference = sweep_recipe(config.reference)
+        self.reference = config.reference.training.resolved_recipe
         self.architectures = sweep_architectures(config.reference)
         self.data_id: str | None = None
         self.rows: list[dict] = []

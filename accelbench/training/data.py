@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from accelbench.training.folders import DataError, Subset, list_image_folder, subset_samples
 from accelbench.training.gpu_data import DeviceBatches, make_encoded_loader
 from accelbench.training.images import MEAN_RGB, STD_RGB, EpochBatchSampler, ImageFolderData, load_crop
-from accelbench.training.recipe import LOADERS
+from accelbench.training.recipe import LOADERS, Recipe
 
 __all__ = ["DataError", "EpochBatchSampler", "ImageFolderData", "Split", "TrainingData", "load_crop", "make_split", "normalise"]
 
@@ -76,12 +76,13 @@ class TrainingData:
         self.rank, self.ranks = rank, ranks
         self._splits: dict[tuple, Split] = {}
 
-    def split(self, name: str, batch_size: int, crop_scale_min: float, val_crop_ratio: float, augment: bool | None = None, subset: Subset | None = None,
-              loader: str = "cpu", device: torch.device | str = "cpu") -> Split:
-        """`augment` (default: for train only) picks random-resized-crop + flip over the centre crop.
-        Training is sharded over the ranks; validation is not (rank 0 validates the whole split).
-        `subset`: a recipe's data subset (training.folders.subset_samples). `loader` "gpu" decodes on
-        `device` (training.gpu_data)."""
+    def split(self, name: str, recipe: Recipe, augment: bool | None = None, device: torch.device | str = "cpu") -> Split:
+        """The recipe's loader of split `name`: its batch per device, crops, data subset and loader ("gpu"
+        decodes on `device`, training.gpu_data). `augment` (default: for train only) picks
+        random-resized-crop + flip over the centre crop. Training is sharded over the ranks; validation is
+        not (rank 0 validates the whole split)."""
+        batch_size, crop_scale_min, val_crop_ratio, subset, loader = (recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio,
+                                                                      recipe.subset, recipe.loader)
         augment = name == "train" if augment is None else augment
         rank, ranks = (self.rank, self.ranks) if name == "train" else (0, 1)
         device = torch.device(device) if loader == "gpu" else torch.device("cpu")

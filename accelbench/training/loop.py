@@ -192,8 +192,7 @@ def check_trainable(architecture: Architecture, recipe: Recipe, num_classes: int
 
 
 def evaluate(session: Session, data: TrainingData, recipe: Recipe, seed: int) -> tuple[float, float]:
-    split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset, loader=recipe.loader,
-                       device=session.device)
+    split = data.split("val", recipe, device=session.device)
     model = session.network
     model.eval()
     top1 = top5 = total = 0
@@ -244,8 +243,7 @@ def run_epochs(
     model = session.model
     optimizer = torch.optim.SGD(weight_decay_groups(model, recipe.weight_decay), lr=recipe.lr, momentum=recipe.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=session.amp)
-    split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset, loader=recipe.loader,
-                       device=session.device)
+    split = data.split("train", recipe, device=session.device)
     iterations = len(split.sampler)
     curve = []
     for epoch in range(recipe.epochs):
@@ -305,9 +303,8 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
     model = build(architecture, data.num_classes(recipe.subset), recipe.activation, dropout=0.0, stochastic_depth=0.0)
     session = Session(model, recipe, device)
     resolution = recipe.min_resolution
-    where = dict(subset=recipe.subset, loader=recipe.loader, device=device)
-    train_split = data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, augment=False, **where)
-    val_split = data.split("val", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, **where)
+    train_split = data.split("train", recipe, augment=False, device=device)
+    val_split = data.split("val", recipe, device=device)
     network = session.network
 
     def features(loader, train_mode: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -70,7 +70,7 @@ def train(
                 raise RuntimeError(f"the recipe trains on {recipe.devices} GPUs; this worker sees {torch.cuda.device_count()}")
         torch.manual_seed(seed)
         classes = data.num_classes(recipe.subset)
-        train_images = len(data.split("train", recipe.batch_per_device, recipe.crop_scale_min, recipe.val_crop_ratio, subset=recipe.subset).dataset)
+        train_images = len(data.split("train", recipe.replace(loader="cpu")).dataset)
         check_bytes = timed("check", lambda: check_trainable(architecture, recipe, data.num_classes(recipe.subset), device))
         if recipe.random_weight_epochs:
             random_top1 = timed("random_weight", lambda: random_weight_top1(architecture, recipe, data, device, seed))

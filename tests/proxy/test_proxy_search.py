@@ -96,11 +96,14 @@ def test_a_class_keeps_its_images_whatever_else_is_drawn():
 
 def test_the_subset_in_training_data(tiny_data):
     from accelbench.training.data import TrainingData
+    from accelbench.training.recipe import get_recipe
 
     data = TrainingData(tiny_data)
-    train = data.split("train", 8, 0.5, 1.0, subset=(2, 0.5, 0)).dataset
+    recipe = get_recipe("smoke").replace(batch_per_device=8, crop_scale_min=0.5, val_crop_ratio=1.0, subset_classes=2, subset_fraction=0.5, subset_seed=0)
+    assert recipe.subset == (2, 0.5, 0)
+    train = data.split("train", recipe).dataset
     assert data.num_classes((2, 0.5, 0)) == 2 and len(train) == 2 * 8  # 16 per class in the tiny folder, half of each
-    assert len(data.split("val", 8, 0.5, 1.0, subset=(2, 0.5, 0)).dataset) == 2 * 8  # every validation image of both
+    assert len(data.split("val", recipe).dataset) == 2 * 8  # every validation image of both
 
 
 # --- configs ---
@@ -176,19 +179,18 @@ def test_the_chosen_recipe_file_round_trips_into_a_sweep(tmp_path, capsys):
     shown = json.loads(capsys.readouterr().out)
     assert shown["recipe_id"] == chosen.recipe_id and shown["peak_lr"] == pytest.approx(chosen.lr * (64 / 128) ** 0.5)
     sweep = Sweep.from_dict({"name": "s", "architectures": {"sample": 1}, "training": {"recipe": "chosen.toml"}}, "s.toml", tmp_path)
-    from accelbench.pipeline.plan import sweep_recipe
 
-    assert sweep_recipe(sweep) == chosen
+    assert sweep.training.resolved_recipe == chosen
 
 
 # --- the budget of the adaptive strategy, with recorded costs ---
 def fake_collect(cost_of, score_of):
     """`collect` for a test: writes each missing training of a sweep with a known cost and score."""
-    from accelbench.pipeline.plan import make_plan, sweep_recipe
+    from accelbench.pipeline.plan import make_plan
     from accelbench.pipeline.records import now, train_row
 
     def collect(sweep, store, address=None, retry=(), stream=None):
-        recipe = sweep_recipe(sweep)
+        recipe = sweep.training.resolved_recipe
         with store.lock("test"):
             for task in make_plan(sweep, store, data_id=store.test_data_id).todo:
                 result = {"arch_id": task.architecture.arch_id, "recipe_id": recipe.recipe_id, "recipe_name": recipe.name, "seed": task.seed,

@@ -7,6 +7,7 @@ from PIL import Image
 
 from accelbench.training.data import DataError, TrainingData, load_crop
 from accelbench.training.embedded import embedded_dataset
+from accelbench.training.recipe import get_recipe
 
 
 def test_embedded_dataset_layout_and_reuse(embedded_root):
@@ -21,8 +22,11 @@ def test_embedded_dataset_layout_and_reuse(embedded_root):
     assert (embedded_root / "train" / "0").stat().st_mtime_ns == before
 
 
+LOADING = get_recipe("smoke").replace(batch_per_device=16, crop_scale_min=0.08, val_crop_ratio=1.0)
+
+
 def batches(data, epoch, resolution, seed):
-    split = data.split("train", 16, 0.08, 1.0)
+    split = data.split("train", LOADING)
     return [(images.clone(), labels.clone()) for images, labels in split.epoch(epoch, resolution, seed)]
 
 
@@ -36,7 +40,7 @@ def test_augmentation_is_seeded_and_independent_of_workers(tiny_root):
 
 def test_resolution_changes_between_epochs_without_new_workers(tiny_root):
     data = TrainingData(tiny_root, workers=2)
-    split = data.split("train", 16, 0.08, 1.0)
+    split = data.split("train", LOADING)
     shapes, workers = [], []
     for epoch, resolution in enumerate((32, 48, 40)):
         loader = split.epoch(epoch, resolution, 0)

@@ -11,6 +11,7 @@ from PIL import Image
 import accelbench.training.images as cpu_data
 from accelbench.training.data import TrainingData
 from accelbench.training.images import ImageFolderData, SampleRequest
+from accelbench.training.recipe import get_recipe
 from accelbench.training.gpu_data import DeviceBatches, EncodedImageFolder, collate, crop_resize, decode, decode_batch
 from accelbench.training.recipe import ANB_PROXY, RecipeError
 
@@ -47,7 +48,7 @@ def photo_root(tmp_path_factory):
 
 
 def batches(data: TrainingData, name: str, loader: str, epoch: int, resolution: int, seed: int):
-    split = data.split(name, 8, 0.08, 0.875, loader=loader)
+    split = data.split(name, get_recipe("smoke").replace(batch_per_device=8, crop_scale_min=0.08, val_crop_ratio=0.875, loader=loader))
     return [(images.clone(), labels.clone()) for images, labels in split.epoch(epoch, resolution, seed)]
 
 
