@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, field_validator, model_validator
+
+from accelbench.common.config import Table, validate
+from accelbench.common.errors import InputError, check_name
 from accelbench.pipeline.records import REPORTABLE, default_report
+from accelbench.profiling.backends import BACKENDS, get_backend
 from accelbench.profiling.protocol import TargetError
 from accelbench.profiling.target import Target
-from accelbench.common.errors import InputError, check_name
+from accelbench.search_space import SPACES
+from accelbench.search_space.sampling import SELECTIONS
 from accelbench.training.recipe import Recipe, RecipeError, load_recipe
 
 
@@ -117,200 +123,174 @@ def _without_none(values: Any) -> Any:
     return [_without_none(value) for value in values] if isinstance(values, (list, tuple)) else values
 
 
-# --- validation ---
-def _check_keys(values: Any, allowed: set[str], where: str, source: str) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: [{where}] must be a table, got {type(values).__name__}")
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(f'{where}.{k}' if where else k for k in unknown)}; allowed are {', '.join(sorted(allowed))}")
-    return values
+# --- validation: one pydantic table per config table (accelbench.common.config), then the values above ---
+class ArchitecturesTable(Table):
+    space: Literal[tuple(SPACES)] = ArchitectureSource.space
+    sample: int | None = Field(None, ge=1)
+    seed: int = Field(ArchitectureSource.seed, ge=0)
+    file: str | None = Field(None, min_length=1)
+    select: Literal[SELECTIONS] = ArchitectureSource.select
+
+    @model_validator(mode="after")
+    def one_source(self) -> "ArchitecturesTable":
+        if (self.sample is None) == (self.file is None):
+            raise ValueError("[architectures] needs exactly one of sample = N or file = PATH")
+        if self.file is not None and self.select != "uniform":
+            raise ValueError("[architectures] select applies to sample = N, not to a file")
+        return self
 
 
-def _number(values: dict[str, Any], key: str, where: str, source: str, default: Any, kind: type = int, minimum: float = 0) -> Any:
-    value = values.get(key, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < minimum:
-        kind_name = "a number" if kind is float else "an integer"
-        raise ConfigError(f"{source}: {where}.{key}={value!r} is not allowed; it must be {kind_name} >= {minimum:g}")
-    return value
+class TrainingTable(Table):
+    recipe: str = Field(TrainingStage.recipe, min_length=1)
+    overrides: dict[str, Any] = {}
+    seeds: list[int] = Field(list(TrainingStage.seeds), min_length=1)
+    data: str = Field(TrainingStage.data, min_length=1)
+    device: Literal["cpu", "cuda"] = TrainingStage.device
+    workers: int = Field(TrainingStage.workers, ge=1)
+    cpus_per_worker: float = Field(TrainingStage.cpus_per_worker, ge=0)
+    gpus_per_worker: float = Field(TrainingStage.gpus_per_worker, ge=0)
+    loader_workers: int = Field(TrainingStage.loader_workers, ge=0)
+    recycle_after: int = Field(TrainingStage.recycle_after, ge=1)
+    save_weights: Any = "auto"
+
+    @field_validator("seeds")
+    @classmethod
+    def distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("it repeats a seed")
+        return seeds
+
+    @field_validator("save_weights")
+    @classmethod
+    def weights_choice(cls, value: Any) -> Any:
+        if value not in ("auto", True, False) or isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError('choices are true, false, "auto" (when a target needs them)')
+        return value
 
 
-def _string(values: dict[str, Any], key: str, where: str, source: str, default: Any, choices: tuple[str, ...] | None = None) -> Any:
-    value = values.get(key, default)
-    if value is None and default is None:
-        return None
-    if not isinstance(value, str) or not value or (choices and value not in choices):
-        allowed = f"choices are {', '.join(choices)}" if choices else "it must be a non-empty string"
-        raise ConfigError(f"{source}: {where}.{key}={value!r} is not allowed; {allowed}")
-    return value
+class TargetTable(Table):
+    """A target's own fields are checked by `Target` (its backend's options too): given through as written."""
+
+    name: str = Field(min_length=1)
+    backend: str
+    batch: Any = Target.batch
+    resolution: Any = Target.resolution
+    device: Any = Target.device
+    precision: Any = Target.precision
+    threads: Any = Target.threads
+    options: dict[str, Any] = {}
+    resources: dict[str, Annotated[float, Field(ge=0)]] = {}
+    report: list[str] = []
+    blocks: bool = False
+
+    @field_validator("report")
+    @classmethod
+    def reportable(cls, report: list[str]) -> list[str]:
+        if not set(report) <= set(REPORTABLE):
+            raise ValueError(f"it lists some of {', '.join(REPORTABLE)}")
+        return report
+
+    @field_validator("backend")
+    @classmethod
+    def known_backend(cls, backend: str) -> str:
+        if backend not in BACKENDS:
+            raise ValueError(f"choices are {', '.join(BACKENDS)}")
+        return backend
+
+
+class ProfilingTable(Table):
+    targets: list[TargetTable] = Field(min_length=1)
+    cache: str | None = Field(None, min_length=1)
+    export_cpus: float = Field(ProfilingStage.export_cpus, ge=0)
+
+
+class SchedulingTable(Table):
+    max_in_flight: int = Field(Scheduling.max_in_flight, ge=1)
+    max_retries: int = Field(Scheduling.max_retries, ge=0)
+    progress_interval_s: float = Field(Scheduling.progress_interval_s, ge=0)
+
+
+class SweepTable(Table):
+    name: str
+    architectures: dict[str, Any]  # each section is checked on its own, so that its errors name it
+    training: dict[str, Any] | None = None
+    profiling: dict[str, Any] | None = None
+    scheduling: dict[str, Any] = {}
 
 
 def _parse_sweep(values: dict[str, Any], source: str, base_dir: Path | None) -> Sweep:
-    _check_keys(values, {"name", "architectures", "training", "profiling", "scheduling"}, "", source)
-    name = _string(values, "name", "sweep", source, None)
-    if name is None:
+    if isinstance(values, dict) and "name" not in values:
         raise ConfigError(f"{source}: 'name' is missing; give the sweep a name, e.g. name = \"default\"")
+    if isinstance(values, dict) and "architectures" not in values:
+        raise ConfigError(f"{source}: [architectures] is missing; give sample = N and seed = S, or file = PATH")
+    table = validate(SweepTable, values, "", source, ConfigError)
     try:
-        check_name(name, "name")
+        check_name(table.name, "name")
     except InputError as error:
         raise ConfigError(f"{source}: {error}") from None
-    if "architectures" not in values:
-        raise ConfigError(f"{source}: [architectures] is missing; give sample = N and seed = S, or file = PATH")
-    if "training" not in values and "profiling" not in values:
-        raise ConfigError(f"{source}: nothing to do: give [training], [[profiling.targets]] or both")
     return Sweep(
-        name=name,
-        architectures=_parse_architectures(values["architectures"], source, base_dir),
-        training=_parse_training(values["training"], source, base_dir) if "training" in values else None,
-        profiling=_parse_profiling(values["profiling"], source) if "profiling" in values else None,
-        scheduling=_parse_scheduling(values.get("scheduling", {}), source),
+        name=table.name,
+        architectures=_architectures(validate(ArchitecturesTable, table.architectures, "architectures", source, ConfigError), base_dir),
+        training=_training(validate(TrainingTable, table.training, "training", source, ConfigError), source, base_dir) if table.training is not None else None,
+        profiling=_profiling(validate(ProfilingTable, table.profiling, "profiling", source, ConfigError), source) if table.profiling is not None else None,
+        scheduling=Scheduling(**validate(SchedulingTable, table.scheduling, "scheduling", source, ConfigError).model_dump()),
     )
 
 
-def _parse_architectures(values: Any, source: str, base_dir: Path | None) -> ArchitectureSource:
-    from accelbench.search_space import SPACES
-
-    where = "architectures"
-    from accelbench.search_space.sampling import SELECTIONS
-
-    _check_keys(values, {"space", "sample", "seed", "file", "select"}, where, source)
-    space = _string(values, "space", where, source, "anb", tuple(SPACES))
-    sample = _number(values, "sample", where, source, None, minimum=1)
-    file = _string(values, "file", where, source, None)
-    if (sample is None) == (file is None):
-        raise ConfigError(f"{source}: [architectures] needs exactly one of sample = N or file = PATH")
-    select = _string(values, "select", where, source, "uniform", SELECTIONS)
-    if file is not None and select != "uniform":
-        raise ConfigError(f"{source}: [architectures] select applies to sample = N, not to a file")
+def _architectures(table: ArchitecturesTable, base_dir: Path | None) -> ArchitectureSource:
+    file = table.file
     if file is not None and base_dir is not None and not Path(file).is_absolute():
         file = str((base_dir / file).resolve())
-    return ArchitectureSource(space, sample, _number(values, "seed", where, source, 0), file, select)
+    return ArchitectureSource(table.space, table.sample, table.seed, file, table.select)
 
 
-def _parse_training(values: Any, source: str, base_dir: Path | None = None) -> TrainingStage:
-    where = "training"
-    defaults = TrainingStage()
-    allowed = set(TrainingStage.__dataclass_fields__)
-    _check_keys(values, allowed, where, source)
-    recipe = _string(values, "recipe", where, source, defaults.recipe)
+def _training(table: TrainingTable, source: str, base_dir: Path | None) -> TrainingStage:
+    recipe = table.recipe
     if recipe.endswith(".toml") and base_dir is not None and not Path(recipe).is_absolute():
         recipe = str((base_dir / recipe).resolve())
-    overrides = values.get("overrides", {})
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{source}: training.overrides must be a table of recipe fields")
     try:
         base = load_recipe(recipe)
     except RecipeError as error:
         raise ConfigError(f"{source}: training: {error}") from None
     try:
-        resolved = base.replace(**overrides)
+        resolved = base.replace(**table.overrides)
     except RecipeError as error:
         raise ConfigError(f"{source}: training.overrides: {error}") from None
-    device = _string(values, "device", where, source, defaults.device, ("cpu", "cuda"))
-    gpus = _number(values, "gpus_per_worker", where, source, defaults.gpus_per_worker, float)
-    if device == "cuda" and gpus and gpus != resolved.devices:
-        raise ConfigError(f"{source}: training.gpus_per_worker={gpus:g} is not allowed; the recipe {recipe} trains data-parallel on "
+    if table.device == "cuda" and table.gpus_per_worker and table.gpus_per_worker != resolved.devices:
+        raise ConfigError(f"{source}: training.gpus_per_worker={table.gpus_per_worker:g} is not allowed; the recipe {recipe} trains data-parallel on "
                           f"{resolved.devices} devices: set gpus_per_worker = {resolved.devices} (or leave it out), or override devices")
-    save_weights = values.get("save_weights", "auto")
-    if save_weights not in ("auto", True, False):
-        raise ConfigError(f"{source}: training.save_weights={save_weights!r} is not allowed; choices are true, false, \"auto\" (when a target needs them)")
-    seeds = values.get("seeds", list(defaults.seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{source}: training.seeds={seeds!r} is not allowed; it must be a non-empty list of integers")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{source}: training.seeds={seeds!r} repeats a seed")
-    stage = TrainingStage(
-        recipe=recipe,
-        overrides=dict(overrides),
-        seeds=tuple(seeds),
-        data=_string(values, "data", where, source, defaults.data),
-        device=device,
-        workers=_number(values, "workers", where, source, defaults.workers, minimum=1),
-        cpus_per_worker=_number(values, "cpus_per_worker", where, source, defaults.cpus_per_worker, float),
-        gpus_per_worker=gpus,
-        loader_workers=_number(values, "loader_workers", where, source, defaults.loader_workers),
-        recycle_after=_number(values, "recycle_after", where, source, defaults.recycle_after, minimum=1),
-        save_weights=None if save_weights == "auto" else save_weights,
-    )
+    values = table.model_dump()
+    stage = TrainingStage(**{**values, "recipe": recipe, "overrides": dict(table.overrides), "seeds": tuple(table.seeds),
+                             "save_weights": None if table.save_weights == "auto" else table.save_weights})
     stage.__dict__["resolved_recipe"] = resolved  # resolved above, with the errors a config gets: kept, not resolved again
     return stage
 
 
-def _parse_target(values: Any, where: str, source: str) -> TargetSpec:
-    from accelbench.profiling.backends import BACKENDS, get_backend
-
-    _check_keys(values, {*Target.__dataclass_fields__, "report", "blocks"}, where, source)
-    name = _string(values, "name", where, source, None)
-    if name is None:
-        raise ConfigError(f"{source}: {where}.name is missing")
-    report = values.get("report", [])
-    if not isinstance(report, list) or not set(report) <= set(REPORTABLE):
-        raise ConfigError(f"{source}: {where}.report={report!r} is not allowed; it lists some of {', '.join(REPORTABLE)}")
-    for key in ("options", "resources"):
-        if not isinstance(values.get(key, {}), dict):
-            raise ConfigError(f"{source}: {where}.{key} must be a table")
-    for resource, amount in values.get("resources", {}).items():
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
-            raise ConfigError(f"{source}: {where}.resources.{resource}={amount!r} is not allowed; it must be a number >= 0")
-    backend = _string(values, "backend", where, source, None, tuple(BACKENDS))
-    if backend is None:
-        raise ConfigError(f"{source}: {where}.backend is missing; choices are {', '.join(BACKENDS)}")
+def _target(table: TargetTable, where: str, source: str) -> TargetSpec:
+    fields = table.model_dump(exclude={"report", "blocks"})
     try:
-        target = Target(
-            name=name,
-            backend=backend,
-            batch=values.get("batch", 1),
-            resolution=values.get("resolution", 224),
-            device=values.get("device", "cpu"),
-            precision=values.get("precision", "fp32"),
-            threads=values.get("threads", 1),
-            options=dict(values.get("options", {})),
-            resources={key: float(amount) for key, amount in values.get("resources", {}).items()},
-        )
+        target = Target(**{**fields, "resources": {key: float(amount) for key, amount in table.resources.items()}})
     except TargetError as error:
         raise ConfigError(f"{source}: {where}: {error}") from None
-    blocks = values.get("blocks", False)
-    if not isinstance(blocks, bool):
-        raise ConfigError(f"{source}: {where}.blocks={blocks!r} is not allowed; it must be true or false")
-    if blocks and not get_backend(backend).needs_onnx:
-        raise ConfigError(f"{source}: {where}.blocks = true is not allowed with backend {backend}: per-block tables are timed through ONNX "
+    if table.blocks and not get_backend(table.backend).needs_onnx:
+        raise ConfigError(f"{source}: {where}.blocks = true is not allowed with backend {table.backend}: per-block tables are timed through ONNX "
                           f"(backends {', '.join(name for name, b in BACKENDS.items() if b.needs_onnx)})")
-    return TargetSpec(target, tuple(report), blocks)
+    return TargetSpec(target, tuple(table.report), table.blocks)
+
+
+def _profiling(table: ProfilingTable, source: str) -> ProfilingStage:
+    targets = tuple(_target(target, f"profiling.targets[{index}]", source) for index, target in enumerate(table.targets))
+    names = [target.name for target in targets]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{source}: profiling target names repeat: {', '.join(repeated)}; each names its result columns")
+    return ProfilingStage(targets, table.cache, table.export_cpus)
 
 
 def weights_needed(sweep: "Sweep") -> bool:
     """Whether trainings keep their weights: as configured, else when a target measures the trained network."""
-    from accelbench.profiling.backends import get_backend
-
     if sweep.training is None:
         return False
     if sweep.training.save_weights is not None:
         return sweep.training.save_weights
     return bool(sweep.profiling) and any(get_backend(spec.target.backend).needs_trained_weights for spec in sweep.profiling.targets)
-
-
-def _parse_profiling(values: Any, source: str) -> ProfilingStage:
-    where = "profiling"
-    _check_keys(values, {"targets", "cache", "export_cpus"}, where, source)
-    raw_targets = values.get("targets", [])
-    if not isinstance(raw_targets, list) or not raw_targets:
-        raise ConfigError(f"{source}: profiling.targets must list at least one [[profiling.targets]]")
-    targets = tuple(_parse_target(target, f"profiling.targets[{index}]", source) for index, target in enumerate(raw_targets))
-    names = [target.name for target in targets]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ConfigError(f"{source}: profiling target names repeat: {', '.join(repeated)}; each names its result columns")
-    return ProfilingStage(targets, _string(values, "cache", where, source, None), _number(values, "export_cpus", where, source, 1, float))
-
-
-def _parse_scheduling(values: Any, source: str) -> Scheduling:
-    where = "scheduling"
-    defaults = Scheduling()
-    _check_keys(values, set(Scheduling.__dataclass_fields__), where, source)
-    return Scheduling(
-        max_in_flight=_number(values, "max_in_flight", where, source, defaults.max_in_flight, minimum=1),
-        max_retries=_number(values, "max_retries", where, source, defaults.max_retries),
-        progress_interval_s=_number(values, "progress_interval_s", where, source, defaults.progress_interval_s, float),
-    )

@@ -164,7 +164,8 @@ class LoadMonitor:
         wall = time.perf_counter() - self._wall
         busy = self._busy() - self._system
         own = self._own_time() - self._own
-        self.other_load = max(0.0, busy - own) / max(wall * (psutil.cpu_count() or 1), 1e-9)
+        # /proc/stat counts in 10 ms ticks: over a short window the share can round past either end
+        self.other_load = min(1.0, max(0.0, busy - own) / max(wall * (psutil.cpu_count() or 1), 1e-9))
 
     @staticmethod
     def _busy() -> float:

@@ -9,24 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from accelbench.common.config import Table, validate
 from accelbench.pipeline.sweep import ConfigError, Sweep
 from accelbench.proxy.candidates import candidate_recipes
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class NoiseCeiling(_Section):
+class NoiseCeiling(Table):
     """The reference recipe again with other seeds on the first `architectures` reference architectures."""
 
     seeds: list[int] = Field(default=[1], min_length=1)
     architectures: int = Field(ge=3)
 
 
-class SearchSettings(_Section):
+class SearchSettings(Table):
     strategy: Literal["grid", "halving"] = "grid"
     budget_device_s: float | None = Field(default=None, gt=0)  # the candidates' training device-seconds
     seeds: list[int] = Field(default=[0], min_length=1)  # each candidate is trained with these seeds
@@ -36,7 +33,7 @@ class SearchSettings(_Section):
     seed: int = 0  # halving: Optuna's sampler
 
 
-class SelectionSettings(_Section):
+class SelectionSettings(Table):
     rule: Literal["overlap", "cost-cap"] = "overlap"
     cost_cap: float | None = Field(default=None, gt=0, le=1)
     bootstrap: int = Field(default=1000, ge=100)
@@ -55,19 +52,6 @@ class ProxyConfig:
 
 
 SECTIONS = {"name", "architectures", "training", "scheduling", "noise", "candidates", "search", "selection"}
-
-
-def _section(model: type[_Section], values: Any, where: str, source: str) -> Any:
-    try:
-        return model.model_validate(values if values is not None else {})
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in (where, *first["loc"]))
-        if first["type"] == "extra_forbidden":
-            allowed = ", ".join(model.model_fields)
-            raise ConfigError(f"{source}: unknown key {key}; allowed are {allowed}") from None
-        shown = f"={first['input']!r}" if first["type"] != "missing" else " is missing"
-        raise ConfigError(f"{source}: {key}{shown}{' is not allowed' if first['type'] != 'missing' else ''}; {first['msg']}") from None
 
 
 def parse_proxy_config(values: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> ProxyConfig:
@@ -93,9 +77,9 @@ def parse_proxy_config(values: dict[str, Any], source: str = "config", base_dir:
         if not isinstance(choices, list) or not choices:
             raise ConfigError(f"{source}: candidates.{key}={choices!r} is not allowed; it must be a non-empty list of values")
         knobs[key] = tuple(choices)
-    noise = _section(NoiseCeiling, values.get("noise"), "noise", source)
-    search = _section(SearchSettings, values.get("search"), "search", source)
-    selection = _section(SelectionSettings, values.get("selection"), "selection", source)
+    noise = validate(NoiseCeiling, values.get("noise"), "noise", source, ConfigError)
+    search = validate(SearchSettings, values.get("search"), "search", source, ConfigError)
+    selection = validate(SelectionSettings, values.get("selection"), "selection", source, ConfigError)
     if selection.rule == "cost-cap" and selection.cost_cap is None:
         raise ConfigError(f"{source}: selection.rule = \"cost-cap\" needs selection.cost_cap, the largest share of the reference's cost to accept")
     total = reference.architectures.sample

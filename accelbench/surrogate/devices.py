@@ -6,7 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import Field
+
+from accelbench.common.config import table_of, validate
 from accelbench.common.toml import read_toml
 from accelbench.surrogate.models.base import SurrogateError
 
@@ -15,17 +19,20 @@ FAMILIES = ("gpu", "tpu", "fpga-dpu", "cpu")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
+Positive = Annotated[float, Field(gt=0)]
+
+
 @dataclass(frozen=True)
 class Device:
     name: str
-    family: str
-    precision: str
-    peak_tops: float
-    bandwidth_gbs: float
-    compute_units: int
-    batch: int
-    source: str
-    on_chip_mb: float | None = None
+    family: Literal[FAMILIES]
+    precision: Literal[PRECISIONS]
+    peak_tops: Positive
+    bandwidth_gbs: Positive
+    compute_units: Annotated[int, Field(gt=0)]
+    batch: Annotated[int, Field(gt=0)]
+    source: Annotated[str, Field(min_length=10, description="it says where the figures come from")]
+    on_chip_mb: Positive | None = None
 
     def features(self) -> list[float]:
         """log peak ops, log bandwidth, log ops per byte, log on-chip memory (0 when not published), log units, log batch."""
@@ -36,25 +43,11 @@ class Device:
 def _device(name: str, values: object, where: str) -> Device:
     if not isinstance(values, dict):
         raise SurrogateError(f"{where}: devices.{name} must be a table")
-    known = {"family", "precision", "peak_tops", "bandwidth_gbs", "on_chip_mb", "compute_units", "batch", "source"}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SurrogateError(f"{where}: devices.{name}: unknown key {', '.join(unknown)}; allowed are {', '.join(sorted(known))}")
-    missing = sorted(known - {"on_chip_mb"} - set(values))
-    if missing:
-        raise SurrogateError(f"{where}: devices.{name}: missing {', '.join(missing)}")
-    if values["family"] not in FAMILIES or values["precision"] not in PRECISIONS:
-        raise SurrogateError(f"{where}: devices.{name}: family={values['family']!r}, precision={values['precision']!r}; "
-                             f"families are {', '.join(FAMILIES)}, precisions {', '.join(PRECISIONS)}")
-    for key in ("peak_tops", "bandwidth_gbs", "on_chip_mb", "compute_units", "batch"):
-        value = values.get(key)
-        if key == "on_chip_mb" and value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (key in ("compute_units", "batch") and not isinstance(value, int)):
-            raise SurrogateError(f"{where}: devices.{name}.{key}={value!r} is not allowed; it must be a positive {'integer' if key in ('compute_units', 'batch') else 'number'}")
-    if not isinstance(values["source"], str) or len(values["source"]) < 10:
-        raise SurrogateError(f"{where}: devices.{name}.source must say where the figures come from")
-    return Device(name=name, **{key: values[key] for key in known - {"on_chip_mb"}}, on_chip_mb=values.get("on_chip_mb"))
+    if "name" in values:
+        raise SurrogateError(f"{where}: devices.{name}.name: a device is named by its table, [devices.{name}]; remove the key")
+    values = {**values, "name": name}
+    validate(table_of(Device), values, f"devices.{name}", where, SurrogateError)
+    return Device(**values)
 
 
 def load_devices(path: str | Path | None = None) -> dict[str, Device]:

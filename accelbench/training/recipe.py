@@ -29,13 +29,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
+
+from accelbench.common.config import table_of, validate
 from accelbench.common.errors import InputError
 
 
 class RecipeError(InputError):
     """A recipe value that is not allowed."""
+
+
+Positive = Annotated[int, Field(gt=0)]
 
 
 TOP1_CONVENTIONS = ("best_of_validated", "last")
@@ -47,97 +53,61 @@ LOADERS = ("cpu", "gpu")  # where images are decoded, cropped and resized (train
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    epochs: int
-    batch_per_device: int  # images per device per step
-    devices: int  # data-parallel devices; one step sees batch_per_device * devices images
-    lr: float  # peak learning rate at lr_reference_batch (the peak at this recipe's batch: `peak_lr`)
-    lr_peak_epoch: float
-    lr_start_factor: float
-    momentum: float
-    weight_decay: float  # on weights only: never on batch-norm parameters or biases
-    label_smoothing: float
-    min_resolution: int
-    max_resolution: int
-    resize_start_epoch: int
-    resize_end_epoch: int
-    resolution_step: int
-    crop_scale_min: float  # random-resized-crop area range (min, 1)
-    val_resolution: int
-    val_crop_ratio: float  # centre crop of this share of the shorter side, resized to val_resolution
-    validate_last_epochs: int
-    top1_convention: str  # how the reported top-1 is chosen among the validated epochs
-    dropout: float
-    stochastic_depth: float
-    activation: str
+    epochs: Positive
+    batch_per_device: Positive  # images per device per step
+    devices: Positive  # data-parallel devices; one step sees batch_per_device * devices images
+    lr: Annotated[float, Field(gt=0)]  # peak learning rate at lr_reference_batch (the peak at this recipe's batch: `peak_lr`)
+    lr_peak_epoch: Annotated[float, Field(ge=0)]
+    lr_start_factor: Annotated[float, Field(ge=0, le=1)]
+    momentum: Annotated[float, Field(ge=0, lt=1)]
+    weight_decay: Annotated[float, Field(ge=0)]  # on weights only: never on batch-norm parameters or biases
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)]
+    min_resolution: Positive
+    max_resolution: Positive
+    resize_start_epoch: Annotated[int, Field(ge=0)]
+    resize_end_epoch: Annotated[int, Field(ge=0)]
+    resolution_step: Positive
+    crop_scale_min: Annotated[float, Field(gt=0, le=1)]  # random-resized-crop area range (min, 1)
+    val_resolution: Positive
+    val_crop_ratio: Annotated[float, Field(gt=0, le=1)]  # centre crop of this share of the shorter side, resized to val_resolution
+    validate_last_epochs: Positive
+    top1_convention: Literal[TOP1_CONVENTIONS]  # how the reported top-1 is chosen among the validated epochs
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    stochastic_depth: Annotated[float, Field(ge=0, lt=1)]
+    activation: Literal["relu", "silu"]
     mixed_precision: bool  # fp16 + loss scaling, on CUDA only
     channels_last: bool  # on CUDA only
-    random_weight_epochs: int  # classifier epochs of the random-weight evaluation; 0 turns it off
-    trainability_batch: int  # images per device in the trainability check
-    trainability_resolution: int
-    untrainable_above_bytes: float | None = None  # peak memory (weights included) above which a model is skipped; None: the device's
-    lr_scaling: str = "none"  # how the peak lr follows the global batch: none, linear, sqrt
-    lr_reference_batch: int | None = None  # the global batch `lr` is for (None: this recipe's own)
-    subset_classes: int | None = None  # train and validate on this many classes (None: all)
-    subset_fraction: float = 1.0  # of each class's training images
+    random_weight_epochs: Annotated[int, Field(ge=0)]  # classifier epochs of the random-weight evaluation; 0 turns it off
+    trainability_batch: Positive  # images per device in the trainability check
+    trainability_resolution: Positive
+    untrainable_above_bytes: Annotated[float, Field(gt=0)] | None = None  # peak memory (weights included) above which a model is skipped; None: the device's
+    lr_scaling: Literal[LR_SCALINGS] = "none"  # how the peak lr follows the global batch: none, linear, sqrt
+    lr_reference_batch: Positive | None = None  # the global batch `lr` is for (None: this recipe's own)
+    subset_classes: Annotated[int, Field(ge=2)] | None = None  # train and validate on this many classes (None: all)
+    subset_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0  # of each class's training images
     subset_seed: int = 0  # draws the classes and images
-    classifier_init: str = "reference"  # the final layer: "reference" (torchvision's, uniform +-1/sqrt(classes)) or "zero"
-    loader: str = "cpu"  # where images are decoded and cropped: "cpu" (worker processes) or "gpu" (the device; training.gpu_data)
+    classifier_init: Literal[CLASSIFIER_INITS] = "reference"  # the final layer: "reference" (torchvision's, uniform +-1/sqrt(classes)) or "zero"
+    loader: Literal[LOADERS] = "cpu"  # where images are decoded and cropped: "cpu" (worker processes) or "gpu" (the device; training.gpu_data)
 
     def __post_init__(self) -> None:
+        """Each field's type and range (the annotations above), then the rules between fields."""
+        validate(table_of(Recipe), dataclasses.asdict(self), "", "", RecipeError)
+
         def need(condition: bool, field: str, allowed: str) -> None:
             if not condition:
                 raise RecipeError(f"{field}={getattr(self, field)!r} is not allowed; {allowed}")
 
-        for field in ("epochs", "batch_per_device", "devices", "min_resolution", "max_resolution", "resolution_step", "val_resolution", "validate_last_epochs", "trainability_batch", "trainability_resolution"):
-            value = getattr(self, field)
-            need(isinstance(value, int) and not isinstance(value, bool) and value > 0, field, "it must be a positive integer")
-        for field in ("lr", "lr_peak_epoch", "lr_start_factor", "momentum", "weight_decay", "label_smoothing", "crop_scale_min", "val_crop_ratio", "dropout", "stochastic_depth"):
-            value = getattr(self, field)
-            need(isinstance(value, (int, float)) and not isinstance(value, bool), field, "it must be a number")
-        need(self.lr > 0, "lr", "it must be > 0")
-        need(0 <= self.lr_peak_epoch < self.epochs, "lr_peak_epoch", f"it must be in [0, epochs={self.epochs})")
-        need(0 <= self.lr_start_factor <= 1, "lr_start_factor", "it must be in [0, 1]")
-        need(0 <= self.momentum < 1, "momentum", "it must be in [0, 1)")
-        need(self.weight_decay >= 0, "weight_decay", "it must be >= 0")
-        need(0 <= self.label_smoothing < 1, "label_smoothing", "it must be in [0, 1)")
+        need(self.lr_peak_epoch < self.epochs, "lr_peak_epoch", f"it must be in [0, epochs={self.epochs})")
         need(self.min_resolution <= self.max_resolution, "max_resolution", f"it must be >= min_resolution={self.min_resolution}")
-        need(0 <= self.resize_start_epoch <= self.resize_end_epoch, "resize_end_epoch", f"it must be >= resize_start_epoch={self.resize_start_epoch} >= 0")
-        need(0 < self.crop_scale_min <= 1, "crop_scale_min", "it must be in (0, 1]")
-        need(0 < self.val_crop_ratio <= 1, "val_crop_ratio", "it must be in (0, 1]")
+        need(self.resize_start_epoch <= self.resize_end_epoch, "resize_end_epoch", f"it must be >= resize_start_epoch={self.resize_start_epoch} >= 0")
         need(self.validate_last_epochs <= self.epochs, "validate_last_epochs", f"it must be <= epochs={self.epochs}")
-        need(self.top1_convention in TOP1_CONVENTIONS, "top1_convention", f"choices are {', '.join(TOP1_CONVENTIONS)}")
-        need(0 <= self.dropout < 1, "dropout", "it must be in [0, 1)")
-        need(0 <= self.stochastic_depth < 1, "stochastic_depth", "it must be in [0, 1)")
-        need(self.activation in ("relu", "silu"), "activation", "choices are relu, silu")
-        need(isinstance(self.random_weight_epochs, int) and not isinstance(self.random_weight_epochs, bool) and self.random_weight_epochs >= 0, "random_weight_epochs", "it must be an integer >= 0")
-        need(isinstance(self.mixed_precision, bool), "mixed_precision", "it must be true or false")
-        need(isinstance(self.channels_last, bool), "channels_last", "it must be true or false")
-        need(self.lr_scaling in LR_SCALINGS, "lr_scaling", f"choices are {', '.join(LR_SCALINGS)}")
-        need(self.classifier_init in CLASSIFIER_INITS, "classifier_init", f"choices are {', '.join(CLASSIFIER_INITS)}")
-        need(self.loader in LOADERS, "loader", f"choices are {', '.join(LOADERS)}")
-        for field in ("lr_reference_batch", "subset_classes"):
-            value = getattr(self, field)
-            need(value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0), field, "it must be a positive integer, or absent")
-        need(self.subset_classes is None or self.subset_classes >= 2, "subset_classes", "it must be at least 2 (a ranking needs a task)")
-        need(isinstance(self.subset_fraction, (int, float)) and not isinstance(self.subset_fraction, bool) and 0 < self.subset_fraction <= 1,
-             "subset_fraction", "it must be in (0, 1]")
-        need(isinstance(self.subset_seed, int) and not isinstance(self.subset_seed, bool), "subset_seed", "it must be an integer")
-        limit = self.untrainable_above_bytes
-        need(limit is None or (isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0), "untrainable_above_bytes", "it must be a number of bytes > 0, or absent for the device's memory")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Recipe":
-        fields = {field.name for field in dataclasses.fields(cls)}
-        required = {field.name for field in dataclasses.fields(cls) if field.default is dataclasses.MISSING}
-        unknown = sorted(set(values) - fields)
-        missing = sorted(required - set(values))
-        if unknown:
-            raise RecipeError(f"unknown recipe fields: {', '.join(unknown)}; allowed are {', '.join(sorted(fields))}")
-        if missing:
-            raise RecipeError(f"missing recipe fields: {', '.join(missing)}")
+        validate(table_of(cls), values, "", "", RecipeError)  # unknown and missing fields, before the dataclass sees them
         return cls(**values)
 
     def replace(self, **changes: Any) -> "Recipe":

@@ -126,7 +126,7 @@ def test_a_misspelt_option_in_a_config_exits_2_naming_it(tmp_path, capsys):
     config.write_text('name = "typo"\n[architectures]\nsample = 1\n[[profiling.targets]]\nname = "gpu"\nbackend = "torch"\noptions = { pases = 3 }\n')
     assert main(["targets", "show", str(config)]) == 2
     error = capsys.readouterr().err
-    assert "profiling.targets[0]: target gpu (torch): unknown option pases; this backend's options are passes" in error
+    assert "profiling.targets[0]: target gpu (torch): unknown key options.pases; allowed are passes" in error
 
 
 @pytest.mark.parametrize("preset", ["default", "anb-imagenet"])

@@ -61,10 +61,10 @@ def test_summary():
         (dict(name="t", backend="onnxruntime", precision="fp8"), "precision='fp8' is not allowed; choices are fp32, fp16, bf16, int8"),
         (dict(name="t", backend="onnxruntime", threads=0), "threads=0 is not allowed"),
         (dict(name="t", backend="nope"), "backend='nope' is unknown"),
-        (dict(name="t", backend="onnxruntime", options={"session": 3}), "target t (onnxruntime): unknown option session; this backend's options are sessions, repeats"),
-        (dict(name="t", backend="torch", options={"passes": "3"}), "option passes='3' is not allowed; it must be an integer"),
-        (dict(name="t", backend="tvm", options={"database": 3}), "option database=3 is not allowed; it must be a string or absent"),
-        (dict(name="t", backend="vitis", options={"resolution": 224}), "unknown option resolution"),
+        (dict(name="t", backend="onnxruntime", options={"session": 3}), "target t (onnxruntime): unknown key options.session; allowed are sessions, repeats"),
+        (dict(name="t", backend="torch", options={"passes": "3"}), "options.passes='3' is not allowed; it must be an integer"),
+        (dict(name="t", backend="tvm", options={"database": 3}), "options.database=3 is not allowed; it must be a string"),
+        (dict(name="t", backend="vitis", options={"resolution": 224}), "unknown key options.resolution"),
     ],
 )
 def test_bad_targets(fields, message):

@@ -114,11 +114,11 @@ def test_the_reference_descriptors_load_with_their_sources():
 @pytest.mark.parametrize("change, message", [
     (('family = "cpu"', 'family = "npu"'), "family='npu'"),
     (("peak_tops = 1.2", "peak_tops = -1"), "peak_tops=-1 is not allowed"),
-    (("compute_units = 8", "compute_units = 8.5"), "positive integer"),
+    (("compute_units = 8", "compute_units = 8.5"), "compute_units=8.5 is not allowed; it must be an integer"),
     (("batch = 1", "batch = true"), "batch=True is not allowed"),
     (('source = "vendor datasheet, table 3"', 'source = "?"'), "where the figures come from"),
-    (("bandwidth_gbs = 40\n", "bandwidth_gbs = 40\nclock_ghz = 3\n"), "unknown key clock_ghz"),
-    (("bandwidth_gbs = 40\n", ""), "missing bandwidth_gbs"),
+    (("bandwidth_gbs = 40\n", "bandwidth_gbs = 40\nclock_ghz = 3\n"), "unknown key devices.mine.clock_ghz"),
+    (("bandwidth_gbs = 40\n", ""), "devices.mine.bandwidth_gbs is missing"),
     (("[devices.mine]", "[devices.mine"), "not valid TOML"),
 ])
 def test_bad_descriptors_are_refused_with_the_reason(tmp_path, change, message):

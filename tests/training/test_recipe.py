@@ -51,7 +51,7 @@ def test_round_trip(recipe):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"epochs": 0}, "epochs=0 is not allowed; it must be a positive integer"),
+        ({"epochs": 0}, "epochs=0 is not allowed; it must be an integer > 0"),
         ({"lr": -1.0}, "lr=-1.0 is not allowed"),
         ({"lr_peak_epoch": 16}, "lr_peak_epoch=16 is not allowed"),
         ({"momentum": 1.0}, "momentum=1.0 is not allowed"),
@@ -71,7 +71,7 @@ def test_invalid_values_name_the_field(change, message):
 
 
 def test_unknown_fields_and_presets():
-    with pytest.raises(RecipeError, match="unknown recipe fields: epoch"):
+    with pytest.raises(RecipeError, match="unknown key epoch; allowed are name, epochs"):
         ANB_PROXY.replace(epoch=3)
     with pytest.raises(RecipeError, match="recipe='nope' is unknown; presets are anb-proxy, smoke, full"):
         get_recipe("nope")

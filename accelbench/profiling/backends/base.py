@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
+from accelbench.common.config import table_of, validate
 from accelbench.profiling.protocol import Measurement, TargetError
 from accelbench.search_space import Architecture
 
@@ -27,43 +26,17 @@ class Availability:
 
 @dataclass(frozen=True)
 class Options:
-    """A backend's own settings: fields with defaults. `parse` refuses unknown keys and wrong types."""
+    """A backend's own settings: dataclass fields with defaults. `parse` checks a target's `options`
+    table as every config table is checked (accelbench.common.config): unknown keys and wrong types are
+    one-line errors."""
 
     @classmethod
     def parse(cls, values: Mapping[str, Any], where: str) -> "Options":
-        hints = typing.get_type_hints(cls)
-        allowed = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise TargetError(f"{where}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                              f"this backend's options are {', '.join(allowed) or 'none'}")
-        for name, value in values.items():
-            if not _fits(value, hints[name]):
-                raise TargetError(f"{where}: option {name}={value!r} is not allowed; it must be {_describe(hints[name])}")
-        return cls(**values)
+        validate(table_of(cls), dict(values), "options", where, TargetError)
+        return cls(**values)  # as written: an integer given for a number stays one (it is part of the target's id)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return any(_fits(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _describe(hint: Any) -> str:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return " or ".join(_describe(option) for option in typing.get_args(hint))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "absent"}.get(hint, str(hint))
 
 
 class Backend(Protocol):
