@@ -37,7 +37,7 @@ def bare_seconds() -> float:
 
 
 def accelbench_seconds() -> float:
-    from accelbench.pipeline import workers
+    from accelbench.pipeline.stages import profile as profile_stage
     from accelbench.pipeline.records import now, profile_row
     from accelbench.pipeline.run import collect
     from accelbench.pipeline.store import Store
@@ -45,7 +45,7 @@ def accelbench_seconds() -> float:
     from accelbench.profiling.protocol import Measurement
     from accelbench.profiling.target import Target
 
-    def record_without_measuring(architecture_json, target, report, onnx, cache, code_version, attempts):
+    def record_without_measuring(architecture_json, target, report, onnx, cache, code_version, attempts, weights=None):
         from accelbench.search_space import Architecture
 
         arch_id = Architecture.from_json(architecture_json).arch_id
@@ -59,8 +59,8 @@ def accelbench_seconds() -> float:
         "profiling": {"targets": [{"name": "noop", "backend": "torch", "device": "cuda", "resources": {"CPU": 0.1}}]},
         "scheduling": {"max_in_flight": IN_FLIGHT, "progress_interval_s": 3600},
     })
-    original = workers.profile_task
-    workers.profile_task = ray.remote(record_without_measuring)
+    original = profile_stage.profile_target
+    profile_stage.profile_target = record_without_measuring  # the profile stage makes its Ray task from this when a run starts
     try:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
@@ -68,7 +68,7 @@ def accelbench_seconds() -> float:
             elapsed = time.perf_counter() - started
             assert summary.ran == TASKS, summary
     finally:
-        workers.profile_task = original
+        profile_stage.profile_target = original
     return elapsed
 
 

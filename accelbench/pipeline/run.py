@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,12 +21,15 @@ from typing import Any, TextIO
 import ray
 from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
-from accelbench.pipeline.plan import Plan, Task, make_plan
+from accelbench.pipeline.plan import Plan, make_plan
 from accelbench.pipeline.progress import Progress
-from accelbench.pipeline.records import arch_row, task_key, train_config_id
+from accelbench.pipeline.records import arch_row
+from accelbench.pipeline.stages import STAGES, RunContext, StageRun, Task
+from accelbench.pipeline.stages.base import unplaceable
+from accelbench.pipeline.stages.train import training_resources
 from accelbench.pipeline.store import Store
-from accelbench.pipeline.sweep import Sweep, weights_needed
-from accelbench.pipeline import workers
+from accelbench.pipeline.sweep import Sweep
+from accelbench.pipeline.workers import probe_data
 from accelbench.common.errors import InputError
 from accelbench.training.folders import DataError, DatasetIdentity
 
@@ -77,15 +80,6 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def ray_resources(resources: dict[str, float], default_cpus: float) -> dict[str, Any]:
-    """A target's resource dict as Ray task options."""
-    options: dict[str, Any] = {"num_cpus": resources.get("CPU", default_cpus), "num_gpus": resources.get("GPU", 0)}
-    custom = {name: amount for name, amount in resources.items() if name not in ("CPU", "GPU")}
-    if custom:
-        options["resources"] = custom
-    return options
-
-
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -98,235 +92,74 @@ def describe(error: BaseException) -> str:
     return head if len(lines) == 1 else f"{head} ... {lines[-1][:300]}"
 
 
-def unplaceable(needed: dict[str, float], nodes: list[dict[str, float]]) -> str | None:
-    """Why no single node can run a task needing `needed` (None when one can)."""
-    needed = {name: amount for name, amount in needed.items() if amount > 0}
-    if any(all(node.get(name, 0) >= amount for name, amount in needed.items()) for node in nodes):
-        return None
-    most = {name: max((node.get(name, 0) for node in nodes), default=0) for name in needed}
-    wanted = ", ".join(f"{name}={amount:g}" for name, amount in needed.items())
-    best = ", ".join(f"{name}={amount:g}" for name, amount in most.items())
-    return f"no node of the Ray cluster offers {wanted} together (the most any node has: {best}); start one with ray start --resources"
-
-
 def alive_node_resources() -> list[dict[str, float]]:
     return [node["Resources"] for node in ray.nodes() if node["Alive"]]
 
 
-def training_resources(sweep: Sweep) -> dict[str, float]:
-    """What one training worker asks of its host: on CUDA, one GPU per data-parallel device of the recipe."""
-    stage = sweep.training
-    return {"CPU": stage.cpus_per_worker, "GPU": stage.gpus_per_worker or (stage.resolved_recipe.devices if stage.device == "cuda" else 0)}
-
-
 class Driver:
+    """Runs the plan's tasks stage by stage (`pipeline.stages`, in registry order) with at most
+    `max_in_flight` submitted, writes every record, retries a task whose worker died."""
+
     def __init__(self, sweep: Sweep, store: Store, plan: Plan, stream: TextIO) -> None:
         self.sweep, self.store, self.plan, self.stream = sweep, store, plan, stream
         self.version = code_version()
         self.progress = Progress(len(plan.todo), sweep.scheduling.progress_interval_s, stream)
         self.statuses: dict[str, Counter] = {}
-        self.in_flight: dict[ray.ObjectRef, tuple[Task, Any]] = {}  # ref -> (task, actor or None)
+        self.in_flight: dict[ray.ObjectRef, Task] = {}
         self.attempts: Counter[str] = Counter()
-        self.train_queue: deque[Task] = deque(task for task in plan.todo if task.table == "train")
-        self.profile_queue: deque[Task] = deque(task for task in plan.todo if task.table in ("profile", "blocks"))
-        self.exports: dict[tuple[str, int], ray.ObjectRef] = {}
-        self.exports_left: Counter[tuple[str, int]] = Counter()
-        self.actors: list[Any] = []
-        self.idle_actors: list[Any] = []
-        self.models_per_actor: Counter[Any] = Counter()
-        nodes = alive_node_resources()
-        self.unavailable_reason: dict[str, str] = {}
-        if sweep.training:
-            self.recipe = sweep.training.resolved_recipe
-            needed = training_resources(sweep)
-            self.train_options = {"num_cpus": needed["CPU"], "num_gpus": needed["GPU"], "max_restarts": -1, "max_task_retries": 0}
-            reason = unplaceable(needed, nodes)
-            if reason:
-                self.unavailable_reason["train"] = reason
-        if sweep.profiling:
-            for spec in sweep.profiling.targets:
-                reason = unplaceable({"CPU": spec.target.threads, **spec.resources}, nodes)
-                if reason:
-                    self.unavailable_reason[spec.name] = reason
-        # targets that measure the trained network wait for their architecture's (first seed's) training
-        self.keep_weights = weights_needed(sweep)
-        self.weights: dict[str, str | None] = {}  # arch_id -> weights path in the store (None: no weights)
-        self.waiting: dict[str, list[Task]] = {}
-        if any(self.needs_weights(task) for task in self.profile_queue):
-            self.weights = self.recorded_weights()
-            training = {task.architecture.arch_id for task in self.train_queue if task.seed == self.first_seed}
-            ready = deque()
-            for task in self.profile_queue:
-                if self.needs_weights(task) and task.architecture.arch_id in training:
-                    self.waiting.setdefault(task.architecture.arch_id, []).append(task)
-                else:
-                    ready.append(task)
-            self.profile_queue = ready
-            for task in self.profile_queue:
-                if self.needs_onnx(task):
-                    self.exports_left[self.export_key(task)] += 1
-
-    @property
-    def first_seed(self) -> int | None:
-        return self.sweep.training.seeds[0] if self.sweep.training else None
-
-    def needs_weights(self, task: Task) -> bool:
-        from accelbench.profiling.backends import get_backend
-
-        return task.table == "profile" and get_backend(task.target.target.backend).needs_trained_weights
-
-    def recorded_weights(self) -> dict[str, str | None]:
-        """Weights of trainings recorded before this run (first seed, this recipe and dataset)."""
-        if not self.sweep.training:
-            return {}
-        rows = self.store.read("train", ["task_key", "arch_id", "status", "weights_path"]).to_pylist()
-        wanted = {task_key(a.arch_id, "train", train_config_id(self.recipe.recipe_id, self.first_seed, self.plan.data_id)) for a in self.plan.architectures}
-        return {row["arch_id"]: (row["weights_path"] if row["status"] == "ok" else None) for row in rows if row["task_key"] in wanted}
-
-    # --- submission ---
-    @staticmethod
-    def export_key(task: Task) -> tuple[str, int]:
-        return task.architecture.arch_id, task.target.target.resolution
-
-    def needs_onnx(self, task: Task) -> bool:
-        """Whether a profile task takes the architecture's shared ONNX export (a block exports its own)."""
-        from accelbench.profiling.backends import get_backend
-
-        return task.table == "profile" and get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.unavailable_reason
-
-    def submit_train(self, task: Task, actor: Any) -> None:
-        weights_to = (self.store.uri, Store.weights_path(task.key)) if self.keep_weights else None
-        ref = actor.train.remote(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, weights_to, self.version, self.attempts[task.key] + 1)
-        self.in_flight[ref] = (task, actor)
-
-    def submit_profile(self, task: Task) -> None:
-        spec = task.target
-        onnx = None
-        if self.needs_onnx(task):
-            key = self.export_key(task)
-            if key not in self.exports:
-                export = workers.export_task.options(num_cpus=self.sweep.profiling.export_cpus, max_retries=self.sweep.scheduling.max_retries)
-                self.exports[key] = export.remote(task.architecture.to_json(), key[1], self.sweep.profiling.cache)
-            onnx = self.exports[key]
-        options = ray_resources(spec.resources, spec.target.threads)
-        if options["num_gpus"]:
-            options["max_calls"] = 1  # GPU memory leaks across tasks in one worker (ray#29606)
-        remote = workers.profile_task.options(max_retries=0, name=f"profile:{spec.name}", **options)
-        weights = (self.store.uri, self.weights[task.architecture.arch_id]) if self.needs_weights(task) else None
-        ref = remote.remote(task.architecture.to_json(), spec.target.to_dict(), spec.reported, onnx, self.sweep.profiling.cache, self.version,
-                            self.attempts[task.key] + 1, weights)
-        self.in_flight[ref] = (task, None)
-
-    def submit_block(self, task: Task) -> None:
-        spec = task.target
-        options = ray_resources(spec.resources, spec.target.threads)
-        if options["num_gpus"]:
-            options["max_calls"] = 1
-        remote = workers.block_task.options(max_retries=0, name=f"blocks:{spec.name}", **options)
-        ref = remote.remote(task.block.key, task.block.space, spec.target.to_dict(), self.sweep.profiling.cache, self.version, self.attempts[task.key] + 1)
-        self.in_flight[ref] = (task, None)
-
-    def new_actor(self) -> Any:
-        stage = self.sweep.training
-        actor = workers.TrainingWorker.options(**self.train_options).remote(stage.data, stage.loader_workers, stage.device)
-        self.actors.append(actor)
-        return actor
+        context = RunContext(sweep, store, plan, self.version, alive_node_resources())
+        self.runs: dict[str, StageRun] = {}
+        for name, stage in STAGES.items():
+            tasks = [task for task in plan.todo if task.table == name]
+            if tasks:
+                self.runs[name] = stage.start(context, tasks)
 
     def fill(self) -> None:
         cap = self.sweep.scheduling.max_in_flight
-        while self.train_queue and "train" in self.unavailable_reason:
-            task = self.train_queue.popleft()
-            self.record(task, workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, "unavailable", self.unavailable_reason["train"], self.version, 0))
-        if not self.train_queue:  # training is over: give the actors' CPUs and GPUs to profiling
-            for actor in list(self.idle_actors):
-                self.retire(actor)
-        while self.train_queue and len(self.in_flight) < cap:
-            if not self.idle_actors and len(self.actors) < self.sweep.training.workers:
-                self.idle_actors.append(self.new_actor())
-            if not self.idle_actors:
-                break
-            self.submit_train(self.train_queue.popleft(), self.idle_actors.pop())
-        while self.profile_queue and len(self.in_flight) < cap:
-            task = self.profile_queue.popleft()
-            reason = self.unavailable_reason.get(task.target.name)
-            if reason is None and self.needs_weights(task) and not self.weights.get(task.architecture.arch_id):
-                reason = ("this target measures the trained network and the architecture has no trained weights "
-                          "(its training did not end ok, did not run in this sweep, or kept no weights: training.save_weights)")
-            if reason and task.table == "blocks":
-                self.record(task, workers.block_record(task.block.key, task.block.space, task.target.target.to_dict(), "unavailable", reason, self.version, 0))
-            elif reason:
-                self.record(task, workers.unavailable_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, reason, self.version))
-            elif task.table == "blocks":
-                self.submit_block(task)
-            else:
-                self.submit_profile(task)
+        for run in self.runs.values():
+            while len(self.in_flight) < cap:
+                task = run.next_task()
+                if task is None:
+                    break
+                reason = run.unavailable(task)
+                if reason:
+                    self.record(task, run.row(task, "unavailable", reason, 0))
+                    run.finished(task)
+                else:
+                    self.in_flight[run.submit(task, self.attempts[task.key] + 1)] = task
         self.progress.running = len(self.in_flight)
 
-    # --- results ---
     def record(self, task: Task, row: dict[str, Any]) -> None:
         self.store.write(task.table, [row])
-        if task.table == "train" and task.seed == self.first_seed:  # release what waited for these weights
-            arch_id = task.architecture.arch_id
-            self.weights[arch_id] = row.get("weights_path") if row["status"] == "ok" else None
-            self.profile_queue.extend(self.waiting.pop(arch_id, []))
+        for run in self.runs.values():
+            run.recorded(task, row)
         self.statuses.setdefault(task.stage, Counter())[row["status"]] += 1
         self.progress.record(row["status"])
         if row["status"] != "ok":
             print(f"  {task.stage} {task.subject}: {row['status']}: {(row.get('error') or '')[:200]}", file=self.stream, flush=True)
 
     def finish(self, ref: ray.ObjectRef) -> None:
-        task, actor = self.in_flight.pop(ref)
+        task = self.in_flight.pop(ref)
+        run = self.runs[task.table]
         self.attempts[task.key] += 1
         try:
             row = ray.get(ref, timeout=60)
         except SYSTEM_FAILURES as error:
-            if actor is not None:
-                self.retire(actor)
+            run.lost(task)
             if self.attempts[task.key] <= self.sweep.scheduling.max_retries:
                 print(f"  {task.stage} {task.subject}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
-                (self.train_queue if task.table == "train" else self.profile_queue).appendleft(task)
+                run.requeue(task)
                 return
-            row = self.failure_row(task, f"worker died {self.attempts[task.key]} times; last: {describe(error)}")
+            row = run.row(task, "failed", f"worker died {self.attempts[task.key]} times; last: {describe(error)}", self.attempts[task.key])
         except RayTaskError as error:  # a bug, or the export this task depended on failed
-            row = self.failure_row(task, describe(error.cause or error))
-            self.release(actor)
-        else:
-            self.release(actor)
-        if task.table == "profile" and self.needs_onnx(task):
-            key = self.export_key(task)
-            self.exports_left[key] -= 1
-            if self.exports_left[key] == 0:
-                self.exports.pop(key, None)  # drops the last reference: the object store frees the ONNX bytes
+            row = run.row(task, "failed", describe(error.cause or error), self.attempts[task.key])
+        run.finished(task)
         self.record(task, row)
 
-    def release(self, actor: Any) -> None:
-        """An actor whose call came back: idle again, or recycled after `recycle_after` models."""
-        if actor is None:
-            return
-        self.models_per_actor[actor] += 1
-        if self.models_per_actor[actor] >= self.sweep.training.recycle_after:
-            self.retire(actor)
-        else:
-            self.idle_actors.append(actor)
-
-    def retire(self, actor: Any) -> None:
-        ray.kill(actor, no_restart=True)
-        self.actors.remove(actor)
-        if actor in self.idle_actors:
-            self.idle_actors.remove(actor)
-
-    def failure_row(self, task: Task, error: str) -> dict[str, Any]:
-        if task.table == "blocks":
-            return workers.block_record(task.block.key, task.block.space, task.target.target.to_dict(), "failed", error, self.version, self.attempts[task.key])
-        if task.table == "train":
-            return workers.failed_train(task.architecture.to_json(), self.recipe, task.seed, self.plan.data_id, "failed", error, self.version, self.attempts[task.key])
-        return workers.failed_profile(task.architecture.to_json(), task.target.target.to_dict(), task.target.reported, error, self.version, self.attempts[task.key])
-
-    # --- the loop ---
     def run(self) -> None:
         self.progress.maybe_show(force=True)
         self.fill()
-        while self.in_flight or self.train_queue or self.profile_queue or self.waiting:
+        while self.in_flight or any(run.pending() for run in self.runs.values()):
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_TIMEOUT_S)
             if ready:  # and whatever else has finished meanwhile
                 ready, _ = ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
@@ -337,11 +170,11 @@ class Driver:
         self.progress.maybe_show(force=True)
 
     def stop(self) -> None:
-        """Stop the training actors; the driver's other tasks end with it (Ray ends a driver's
-        non-detached work when it disconnects). Force-cancelling tasks here tripped a Ray internal
-        check (task_manager.cc "Tried to complete task that was not pending") and aborted the driver."""
-        for actor in list(self.actors):
-            ray.kill(actor, no_restart=True)
+        """Stop what the stages keep running (the training actors); the driver's other tasks end with it
+        (Ray ends a driver's non-detached work when it disconnects). Force-cancelling tasks here tripped a
+        Ray internal check (task_manager.cc "Tried to complete task that was not pending") and aborted the driver."""
+        for run in self.runs.values():
+            run.stop()
 
 
 def check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
@@ -395,7 +228,7 @@ def probe_identity(sweep: Sweep, timeout_s: float = 900) -> DatasetIdentity:
     from accelbench.training.folders import DataError
 
     needed = training_resources(sweep)
-    ref = workers.probe_task.options(num_cpus=needed["CPU"], num_gpus=needed["GPU"], max_retries=1).remote(sweep.training.data)
+    ref = ray.remote(probe_data).options(num_cpus=needed["CPU"], num_gpus=needed["GPU"], max_retries=1).remote(sweep.training.data)
     try:
         return DatasetIdentity(**ray.get(ref, timeout=timeout_s))
     except RayTaskError as error:

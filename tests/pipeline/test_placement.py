@@ -1,6 +1,6 @@
 """Placement: a task whose resources no single node offers is unavailable, with the reason."""
 
-from accelbench.pipeline.run import ray_resources, unplaceable
+from accelbench.pipeline.stages.base import ray_resources, unplaceable
 
 NODES = [{"CPU": 2.0, "memory": 1e9}, {"CPU": 1.0, "probe": 1.0}]
 
