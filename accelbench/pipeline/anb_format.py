@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from accelbench.common.errors import InputError, check_name
+from accelbench.pipeline.records import arch_row, now, row, task_key
+from accelbench.search_space import Architecture, SpaceError
 
 REFERENCE_TARGETS = (
     "val_top1",
@@ -105,9 +107,6 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
     every training (as seeds 0, 1, ...) and every measurement: the later records' measurements under keys
     of their own and with no time (none is recorded), so the first stays the architecture's value and the
     others are its repeats (`views.repeat_pairs`, the noise ceiling). Missing values stay missing."""
-    from accelbench.pipeline.records import arch_row, now, row, task_key
-    from accelbench.search_space import Architecture, SpaceError
-
     tables: dict[str, list[dict[str, Any]]] = {"archs": [], "train": [], "profile": []}
     seen: dict[str, int] = {}
     when = now()
@@ -156,9 +155,9 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
     from accelbench.search_space import ANB, Architecture
 
     records = []
-    for row in frame.to_dict("records"):
+    for entry in frame.to_dict("records"):
         def value(name: str) -> float | None:
-            item = row.get(name)
+            item = entry.get(name)
             return None if item is None or pd.isna(item) else float(item)
 
         performance = {}
@@ -167,9 +166,9 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
             if value(column) is not None:
                 performance[column] = {f"{kind}_mean": value(column), f"{kind}_std": value(f"{column}_std")}
         records.append({
-            "architecture": Architecture.from_reference({key: row[key] for key in ANB.reference_keys}).to_reference(),
+            "architecture": Architecture.from_reference({key: entry[key] for key in ANB.reference_keys}).to_reference(),
             "metrics": {"val_top1": value("val_top1"), "val_top5": value("val_top5"), "train_time": value("train_time_s")},
-            "model_info": {"macs": int(row["macs"]) / 1e6, "params": int(row["params"]) / 1e6},
+            "model_info": {"macs": int(entry["macs"]) / 1e6, "params": int(entry["params"]) / 1e6},
             "platform_perf": performance,
         })
     return records

@@ -21,17 +21,17 @@ from typing import Any, TextIO
 import ray
 from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
+from accelbench.common.errors import InputError
 from accelbench.pipeline.plan import Plan, make_plan
 from accelbench.pipeline.progress import Progress
 from accelbench.pipeline.records import arch_row
-from accelbench.pipeline.stages import STAGES, RunContext, StageRun, Task
+from accelbench.pipeline.stages import RunContext, STAGES, StageRun, Task
 from accelbench.pipeline.stages.base import unplaceable
 from accelbench.pipeline.stages.train import training_resources
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep
 from accelbench.pipeline.workers import probe_data
-from accelbench.common.errors import InputError
-from accelbench.training.folders import DataError, DatasetIdentity
+from accelbench.training.folders import DataError, DatasetIdentity, identify, resolve_data
 
 class ClusterError(InputError):
     """A Ray cluster that cannot be reached or used as configured."""
@@ -217,8 +217,6 @@ def _answers_http2(connection: socket.socket) -> bool:
 
 def local_identity(sweep: Sweep) -> DatasetIdentity | None:
     """The training data's identity as this host sees it (None when the path is not here: a cluster's)."""
-    from accelbench.training.folders import identify, resolve_data
-
     path = resolve_data(sweep.training.data)
     return identify(path) if path.exists() else None
 

@@ -45,9 +45,9 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from accelbench.common.errors import AccelbenchError, InputError, check_name
 from accelbench.pipeline.atomic import TEMPORARY_PREFIX, atomic_output
-from accelbench.pipeline.records import SCHEMA_VERSION, SCHEMAS, schema_of, to_table
-from accelbench.common.errors import AccelbenchError, InputError
+from accelbench.pipeline.records import SCHEMAS, SCHEMA_VERSION, schema_of, to_table
 
 PARQUET_MAGIC = b"PAR1"
 MARKER = "_store.json"
@@ -213,8 +213,6 @@ class Store:
 
     def save_sweep(self, name: str, config: dict[str, Any]) -> None:
         """The config a sweep was collected with, so that `status` can say what is left (local stores)."""
-        from accelbench.common.errors import check_name
-
         if self.local:
             with atomic_output(self.path(SWEEPS_FOLDER, f"{check_name(name, 'sweep name')}.json")) as handle:
                 handle.write(json.dumps(config, indent=1).encode())

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from accelbench.common.paths import cache_root
+from accelbench.training.folders import identify, resolve_data
 
 
 def ray_node() -> str:
@@ -26,6 +27,4 @@ def onnx_cache(cache: str | None) -> Path:
 
 def probe_data(data: str) -> dict[str, Any]:
     """The dataset as a training host sees it: its identity, or a DataError saying what is missing."""
-    from accelbench.training.folders import identify, resolve_data
-
     return dataclasses.asdict(identify(resolve_data(data)))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from accelbench.profiling.backends import get_backend
 from accelbench.profiling.backends.base import OnnxBackend
-from accelbench.profiling.export import ExportSettings, cached_export
+from accelbench.profiling.export import ExportSettings, cached_block_export, cached_export
 from accelbench.profiling.protocol import Measurement, failed, unavailable
 from accelbench.search_space import Architecture
 
@@ -53,8 +53,6 @@ def profile(architecture: Architecture, target: Target, cache_dir: str | Path, o
 
 def profile_block(block, target: Target, cache_dir: str | Path) -> Measurement:
     """One block of the space on an ONNX backend (the measurement's `arch_id` is the block's id)."""
-    from accelbench.profiling.export import cached_block_export
-
     backend = get_backend(target.backend)
     if not backend.needs_onnx:
         return unavailable(block.block_id, target, f"per-block tables are timed through ONNX; the {target.backend} backend builds whole networks")

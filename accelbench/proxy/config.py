@@ -14,6 +14,7 @@ from pydantic import Field
 from accelbench.common.config import Table, validate
 from accelbench.pipeline.sweep import ConfigError, Sweep
 from accelbench.proxy.candidates import candidate_recipes
+from accelbench.training.recipe import LR_SCALINGS, Recipe
 
 
 class NoiseCeiling(Table):
@@ -55,8 +56,6 @@ SECTIONS = {"name", "architectures", "training", "scheduling", "noise", "candida
 
 
 def parse_proxy_config(values: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> ProxyConfig:
-    from accelbench.training.recipe import LR_SCALINGS, Recipe
-
     unknown = sorted(set(values) - SECTIONS)
     if unknown:
         raise ConfigError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; allowed are {', '.join(sorted(SECTIONS))}")

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from accelbench.common.errors import check_name
+from accelbench.pipeline.atomic import write_bytes_atomic
 from accelbench.pipeline.plan import make_plan, sweep_architectures
-from accelbench.proxy.candidates import Candidate, candidate_recipes
-from accelbench.proxy.config import ProxyConfig
 from accelbench.pipeline.ranking import Agreement, agreement, seed_to_seed
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import ArchitectureSource, ConfigError, Sweep
-from accelbench.common.errors import check_name
+from accelbench.proxy.candidates import Candidate, candidate_recipes
+from accelbench.proxy.config import ProxyConfig
+from accelbench.training.folders import list_image_folder, resolve_data, subset_samples
 
 OUTPUT_FOLDER = "_proxy"  # STORE/_proxy/<search name>/: the table, the plot, the chosen recipe
 
@@ -79,8 +81,6 @@ class ProxySearch:
             return ArchitectureSource(source.space, count, source.seed)  # sample(k) is the start of sample(n); a spread sample's first k are not a spread sample
         path = (self.output or Path(self.store.root)) / f"architectures-{count}.jsonl"
         if not path.exists():
-            from accelbench.pipeline.atomic import write_bytes_atomic
-
             write_bytes_atomic(path, "".join(a.to_json() + "\n" for a in self.architectures[:count]).encode())
         return ArchitectureSource(source.space, None, 0, str(path))
 
@@ -130,8 +130,6 @@ class ProxySearch:
 
     def image_counts(self, recipe) -> tuple[int, int]:
         """Training and validation images of the recipe's data subset (the dataset listed once)."""
-        from accelbench.training.folders import list_image_folder, resolve_data, subset_samples
-
         if not hasattr(self, "_listing"):
             root = resolve_data(self.config.reference.training.data)
             self._listing = {split: list_image_folder(root / split) for split in ("train", "val")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from accelbench.search_space.architecture import Architecture, Stage
+from accelbench.search_space.complexity import count_macs
 from accelbench.search_space.space import SearchSpace, SpaceError, get_space
 
 
@@ -93,7 +94,5 @@ def sample_spread(n: int, seed: int, space: str = "anb") -> list[Architecture]:
     """`n` distinct architectures spread over MACs: one per MAC quantile of a uniform sample of 50 n.
     The few-shot selection rule of a new device (`surrogate.cross_device.select_shots` applies it to
     measured architectures): a handful of measurements spans the cost range."""
-    from accelbench.search_space.complexity import count_macs
-
     pool = sample(min(SPREAD_POOL * n, get_space(space).size), seed, space)
     return [pool[position] for position in spread_indices([count_macs(a) for a in pool], n, seed)]

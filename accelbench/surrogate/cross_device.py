@@ -22,8 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from accelbench.search_space.blocks import all_blocks
+from accelbench.search_space.sampling import spread_indices
 from accelbench.surrogate.additive import block_counts, block_keys, block_physics, relative_nnls, to_time, unit_of
-from accelbench.surrogate.devices import FAMILIES, PRECISIONS, Device, device_of
+from accelbench.surrogate.devices import Device, FAMILIES, PRECISIONS, device_of
 from accelbench.surrogate.features import feature_names
 from accelbench.surrogate.models.base import SurrogateError
 from accelbench.surrogate.models.block_additive import BlockAdditiveModel
@@ -64,8 +66,6 @@ def zero_shot_weights(target_descriptor: np.ndarray, source_descriptors: np.ndar
 def select_shots(x: np.ndarray, pool: np.ndarray, shots: int, seed: int) -> np.ndarray:
     """`shots` row indices from `pool`, spread over MACs (`search_space.sampling.spread_indices`): the
     same rule `collect` uses for a new device's first architectures (`select = "spread"`)."""
-    from accelbench.search_space.sampling import spread_indices
-
     pool = np.asarray(pool, dtype=np.int64)
     if shots > len(pool):
         raise SurrogateError(f"{shots} shots asked but only {len(pool)} measured architectures to choose from")
@@ -75,8 +75,6 @@ def select_shots(x: np.ndarray, pool: np.ndarray, shots: int, seed: int) -> np.n
 @lru_cache(maxsize=1)
 def group_masks() -> tuple[np.ndarray, ...]:
     """Boolean masks over the blocks: one per stage, expansion, kernel, squeeze-excite and position."""
-    from accelbench.search_space.blocks import all_blocks
-
     blocks = all_blocks()
     layer = np.array([b.kind == "mbconv" for b in blocks])
     masks = []

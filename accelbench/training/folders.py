@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelbench.common.errors import InputError
+from accelbench.training.embedded import embedded_dataset
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 SPLITS = ("train", "val")
@@ -112,7 +113,5 @@ def identify(root: str | Path) -> DatasetIdentity:
 def resolve_data(spec: str | Path) -> Path:
     """`embedded` (the digits, written on first use) or a path to an ImageNet-layout folder."""
     if str(spec) == "embedded":
-        from accelbench.training.embedded import embedded_dataset
-
         return embedded_dataset()
     return Path(spec)

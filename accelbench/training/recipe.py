@@ -35,6 +35,7 @@ from pydantic import Field
 
 from accelbench.common.config import table_of, validate
 from accelbench.common.errors import InputError
+from accelbench.common.toml import read_toml
 
 
 class RecipeError(InputError):
@@ -263,7 +264,6 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     text = str(name_or_path)
     if not text.endswith(".toml"):
         return get_recipe(text)
-    from accelbench.common.toml import read_toml
 
     path = Path(text)
     values = read_toml(path, RecipeError, f"recipe file {path}")

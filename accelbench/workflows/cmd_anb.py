@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from accelbench.pipeline.anb_format import iter_anb_records, records_from_wide, rows_from_records
+from accelbench.pipeline.store import Store
+from accelbench.pipeline.views import wide
+from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import replaceable_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,10 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def import_command(arguments: argparse.Namespace) -> None:
-    from accelbench.pipeline.anb_format import iter_anb_records, rows_from_records
     from accelbench.pipeline.run import code_version
-    from accelbench.pipeline.store import Store
-    from accelbench.workflows.errors import UsageError
 
     store = Store(arguments.store)
     store.check_usable(create=True)
@@ -44,11 +47,6 @@ def import_command(arguments: argparse.Namespace) -> None:
 
 
 def export_command(arguments: argparse.Namespace) -> None:
-    from accelbench.pipeline.anb_format import records_from_wide
-    from accelbench.pipeline.views import wide
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
-    from accelbench.workflows.output import replaceable_folder
-
     store = open_existing_store(arguments.store)
     read_records_checked(store, arguments.allow_damaged, "export-anb")
     records = records_from_wide(wide(store, arguments.recipe_id))

@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from accelbench.pipeline.store import SWEEPS_FOLDER
+from accelbench.common.errors import InputError
+from accelbench.pipeline.records import SCHEMAS
+from accelbench.pipeline.store import DamagedStore, SWEEPS_FOLDER, Store, StoreError, status_counts
+from accelbench.pipeline.views import result_columns, rwe_correlation, wide
+from accelbench.workflows.output import check_output_folder
+from accelbench.workflows.store_plots import write_store_plots
 
 REPORT_FOLDER = "_report"  # learning curves and Pareto fronts, redrawn after each collect
 
@@ -33,8 +38,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def open_existing_store(path: str):
     """A store to read: a NotAStore error (exit 2) names what is wrong with the path."""
-    from accelbench.pipeline.store import Store
-
     store = Store(path)
     store.check_usable(create=False)
     return store
@@ -43,8 +46,6 @@ def open_existing_store(path: str):
 def read_records_checked(store, allow_damaged: bool, what: str) -> None:
     """Read every record table once; a damaged record file stops `what` (exit 1) before anything is
     written, unless `allow_damaged`, when each is named on stderr and the work goes on without it."""
-    from accelbench.pipeline.store import DamagedStore
-
     for table in ("archs", "train", "profile"):
         store.read(table, ["task_key"])
     lines = [line for table in sorted(store.damaged) for line in store.damaged[table]]
@@ -61,7 +62,6 @@ def read_records_checked(store, allow_damaged: bool, what: str) -> None:
 
 def collect_command(arguments: argparse.Namespace) -> int:
     from accelbench.pipeline.run import collect
-    from accelbench.pipeline.store import Store
     from accelbench.workflows.config import load_sweep
 
     sweep = load_sweep(arguments.config)
@@ -69,8 +69,6 @@ def collect_command(arguments: argparse.Namespace) -> int:
     summary = collect(sweep, store, arguments.address, tuple(arguments.retry))
     print_summary(store, file=sys.stdout)
     if store.local and summary.ran:
-        from accelbench.workflows.store_plots import write_store_plots
-
         plots = write_store_plots(store, Path(store.root) / REPORT_FOLDER)
         print(f"plots: {', '.join(str(p) for p in plots)}" if plots else "", file=sys.stdout)
     return 130 if summary.interrupted else 0
@@ -79,7 +77,6 @@ def collect_command(arguments: argparse.Namespace) -> int:
 def print_summary(store, file=None) -> None:
     """Per stage and status, the records the store holds."""
     file = file or sys.stdout
-    from accelbench.pipeline.store import status_counts
 
     rows = []
     train = store.read("train", ["task_key", "recipe_name", "status"])
@@ -107,9 +104,6 @@ SHOW_RESULTS_UP_TO = 20  # architectures; a larger store is summarised by counts
 
 
 def print_results(store, table: bool, file) -> None:
-    from accelbench.pipeline.store import StoreError
-    from accelbench.pipeline.views import result_columns, wide
-
     try:
         frame = wide(store)
     except StoreError:  # several recipes: `fit --recipe-id` chooses; counts are enough here
@@ -121,8 +115,6 @@ def print_results(store, table: bool, file) -> None:
 
 
 def print_rwe(frame, file=None) -> None:
-    from accelbench.pipeline.views import rwe_correlation
-
     correlation = rwe_correlation(frame)
     if correlation:
         print(f"\nrandom-weight top-1 vs trained top-1 over {correlation['architectures']} architectures: "
@@ -134,11 +126,8 @@ def print_rwe(frame, file=None) -> None:
 def status_command(arguments: argparse.Namespace) -> None:
     from accelbench.pipeline.plan import make_plan
     from accelbench.pipeline.sweep import Sweep
-    from accelbench.common.errors import InputError
 
     if arguments.plots:
-        from accelbench.workflows.output import check_output_folder
-
         check_output_folder(Path(arguments.plots), "--plots")  # a reader never writes into what it reads
     store = open_existing_store(arguments.store)
     print_summary(store)
@@ -174,8 +163,6 @@ def status_command(arguments: argparse.Namespace) -> None:
         for line in store.skipped[:20]:
             print(f"  {line}")
     if arguments.plots:
-        from accelbench.workflows.store_plots import write_store_plots
-
         for path in write_store_plots(store, Path(arguments.plots)):
             print(f"plot: {path}")
 
@@ -189,7 +176,6 @@ def _drop_nones(values):
 
 def compact_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
-    from accelbench.pipeline.records import SCHEMAS
 
     for table in SCHEMAS:
         files, rows = store.compact(table)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from accelbench.search_space import Architecture
+from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
+from accelbench.workflows.output import replaceable_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,11 +34,8 @@ def latest_target(frame, target: str, what: str):
 def lut_command(arguments: argparse.Namespace) -> None:
     import numpy as np
 
-    from accelbench.search_space import Architecture
     from accelbench.surrogate.lut import Calibration, blocks_per_network, errors, lut_sum
     from accelbench.surrogate.models.base import SurrogateError
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
-    from accelbench.workflows.output import replaceable_folder
 
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "lut")  # names any damaged record file

@@ -7,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from accelbench.workflows.output import emit, json_lines
+from accelbench.profiling.export import ExportSettings, cached_export
+from accelbench.profiling.protocol import TargetError
+from accelbench.search_space import sample
+from accelbench.search_space.jsonl import read_architectures
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import check_output_file, emit, json_lines
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,8 +43,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def parse_options(assignments: list[str]) -> dict:
-    from accelbench.profiling.protocol import TargetError
-
     options = {}
     for assignment in assignments:
         key, separator, text = assignment.partition("=")
@@ -63,9 +66,6 @@ def list_backends(device: str | None) -> None:
 
 
 def profile_command(arguments: argparse.Namespace) -> None:
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import check_output_file
-
     if arguments.list:
         list_backends(arguments.device)
         return
@@ -76,7 +76,6 @@ def profile_command(arguments: argparse.Namespace) -> None:
     from accelbench.profiling.backends import get_backend
     from accelbench.profiling.target import Target
     from accelbench.profiling.runner import profile
-    from accelbench.search_space.jsonl import read_architectures
 
     backend = get_backend(arguments.backend)
     target = Target(
@@ -104,9 +103,7 @@ def profile_command(arguments: argparse.Namespace) -> None:
 
 def tune_command(arguments: argparse.Namespace) -> None:
     from accelbench.profiling.backends.tvm import tune_database
-    from accelbench.profiling.export import ExportSettings, cached_export
     from accelbench.profiling.target import Target
-    from accelbench.search_space import sample
 
     target = Target(name="tvm-tuning", backend="tvm", batch=arguments.batch, resolution=arguments.resolution, threads=arguments.threads)
     settings = ExportSettings(resolution=arguments.resolution)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from accelbench.pipeline.store import Store
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import check_output_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -18,9 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def proxy_command(arguments: argparse.Namespace) -> None:
     from accelbench.proxy.search import OUTPUT_FOLDER, ProxySearch
-    from accelbench.pipeline.store import Store
     from accelbench.workflows.config import load_proxy_config
-    from accelbench.workflows.errors import UsageError
     from accelbench.workflows.proxy_report import markdown_table, write_report
 
     config = load_proxy_config(arguments.config)
@@ -28,7 +29,6 @@ def proxy_command(arguments: argparse.Namespace) -> None:
     if arguments.out is None and not store.local:
         raise UsageError(f"--store {arguments.store} is an object store: give --out, a local folder for the table, plot and chosen recipe")
     if arguments.out:  # its default is inside the store it collects into, its own; anywhere else, no accelbench folder
-        from accelbench.workflows.output import check_output_folder
 
         check_output_folder(Path(arguments.out), "--out")
     out = Path(arguments.out) if arguments.out else Path(store.root) / OUTPUT_FOLDER / config.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from accelbench.training.recipe import load_recipe
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -20,6 +21,4 @@ def recipe_summary(recipe) -> dict:
 
 
 def show_command(arguments: argparse.Namespace) -> None:
-    from accelbench.training.recipe import load_recipe
-
     print(json.dumps(recipe_summary(load_recipe(arguments.recipe)), indent=1))

@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 from accelbench.workflows.cmd_surrogate import FIT_OPTION_DEFAULTS, add_fit_options, fit_settings
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import new_folder
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,9 +31,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def release_command(arguments: argparse.Namespace) -> None:
     from accelbench.surrogate.manifest import release_digest
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import new_folder
     from accelbench.workflows.release import release_folder, write_release
 
     target = release_folder(arguments.out, arguments.name, arguments.version)
@@ -53,7 +53,6 @@ def verify_command(arguments: argparse.Namespace) -> int:
     from accelbench.surrogate.manifest import problems, release_digest
 
     from accelbench.surrogate.manifest import SHA256
-    from accelbench.workflows.errors import UsageError
 
     if arguments.digest is not None and not SHA256.fullmatch(arguments.digest):
         raise UsageError(f"--digest {arguments.digest!r} is not a sha256 (64 lowercase hex digits, nothing around them); give the digest `release` printed")

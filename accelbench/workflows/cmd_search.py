@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from accelbench.optimizers import ALGORITHMS
+from accelbench.optimizers.problem import Constraint, SurrogateOracle, TableBenchmark
+from accelbench.pipeline.views import wide
+from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import replaceable_folder
 
 
 def add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -46,17 +52,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def open_problem(arguments: argparse.Namespace):
     """(oracle, objectives, constraints, protected paths) from the command line."""
-    from accelbench.optimizers.problem import Constraint, SurrogateOracle, TableBenchmark
-    from accelbench.workflows.errors import UsageError
-
     constraints = tuple(Constraint.parse(text) for text in arguments.constraint)
     objectives = tuple(arguments.objective)
     if arguments.benchmark:
         from accelbench.surrogate.benchmark import Benchmark
 
         return SurrogateOracle(Benchmark.load(arguments.benchmark)), objectives, constraints, [Path(arguments.benchmark)]
-    from accelbench.pipeline.views import wide
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "search")  # names any damaged record file
@@ -75,7 +76,6 @@ def open_problem(arguments: argparse.Namespace):
 
 def search_command(arguments: argparse.Namespace) -> None:
     from accelbench.optimizers.run import SearchSpec, run_search, summary, write_search
-    from accelbench.workflows.output import replaceable_folder
 
     oracle, objectives, constraints, protected = open_problem(arguments)
     spec = SearchSpec(arguments.algorithm, objectives, constraints, arguments.budget, arguments.seed)
@@ -94,10 +94,7 @@ def search_command(arguments: argparse.Namespace) -> None:
 
 
 def compare_command(arguments: argparse.Namespace) -> None:
-    from accelbench.optimizers import ALGORITHMS
     from accelbench.optimizers.run import compare, pareto_plot, trajectory_plot
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import replaceable_folder
 
     oracle, objectives, constraints, protected = open_problem(arguments)
     if not 1 <= arguments.seeds <= 1000:
@@ -145,7 +142,6 @@ def markdown(table) -> str:
 def explain_command(arguments: argparse.Namespace) -> None:
     from accelbench.surrogate.benchmark import surrogates_folder
     from accelbench.surrogate.explain import contributions, contributions_plot, load_explainer
-    from accelbench.workflows.output import replaceable_folder
 
     folder = Path(arguments.surrogates)
     model, explainer, entry = load_explainer(surrogates_folder(folder), arguments.target)  # a release is verified first

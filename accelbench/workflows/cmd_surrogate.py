@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from accelbench.search_space.jsonl import read_architectures
+from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import check_output_file, replaceable_folder, write_text_atomic
 
 
 FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False}
@@ -56,8 +60,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def fit_command(arguments: argparse.Namespace) -> None:
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
-    from accelbench.workflows.output import replaceable_folder
     from accelbench.workflows.surrogates import fit_store, print_metrics, records_of, write_fit
 
     settings = fit_settings(arguments)
@@ -71,9 +73,6 @@ def fit_command(arguments: argparse.Namespace) -> None:
 
 
 def fit_device_command(arguments: argparse.Namespace) -> None:
-    from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import replaceable_folder
     from accelbench.workflows.surrogates import fit_device_store, print_metrics, write_device_fit
 
     if arguments.shots < 0:
@@ -94,10 +93,7 @@ def query_command(arguments: argparse.Namespace) -> None:
 
     import pandas as pd
 
-    from accelbench.search_space.jsonl import read_architectures
     from accelbench.surrogate.benchmark import Benchmark
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import check_output_file, write_text_atomic
 
     suffix = Path(arguments.output).suffix
     if suffix not in (".csv", ".parquet"):

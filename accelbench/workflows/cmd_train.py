@@ -7,7 +7,11 @@ import json
 import sys
 import time
 
-from accelbench.workflows.output import emit, json_lines
+from accelbench.search_space.jsonl import read_architectures
+from accelbench.training.folders import resolve_data
+from accelbench.training.recipe import RecipeError, load_recipe
+from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import check_output_file, emit, json_lines
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,8 +28,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def recipe_with_overrides(name: str, assignments: list[str]):
-    from accelbench.training.recipe import RecipeError, load_recipe
-
     recipe = load_recipe(name)
     changes = {}
     for assignment in assignments:
@@ -42,12 +44,8 @@ def recipe_with_overrides(name: str, assignments: list[str]):
 def train_command(arguments: argparse.Namespace) -> None:
     import torch
 
-    from accelbench.search_space.jsonl import read_architectures
     from accelbench.training.data import TrainingData
-    from accelbench.training.folders import resolve_data
     from accelbench.training.trainer import train
-    from accelbench.workflows.errors import UsageError
-    from accelbench.workflows.output import check_output_file
 
     recipe = recipe_with_overrides(arguments.recipe, arguments.set)
     if arguments.output:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from accelbench.pipeline.atomic import write_bytes_atomic
+from accelbench.pipeline.store import LOCK, MARKER
 from accelbench.workflows.errors import OutputConflict, UsageError
 
 OUTPUT_MARK = ".accelbench-output.json"
@@ -29,7 +30,6 @@ OUTPUT_MARK = ".accelbench-output.json"
 
 def folder_kind(folder: Path) -> str | None:
     """What accelbench folder this is, by its marks; None for any other folder."""
-    from accelbench.pipeline.store import LOCK, MARKER
     from accelbench.surrogate.manifest import MANIFEST
     from accelbench.surrogate.saved import INDEX
 

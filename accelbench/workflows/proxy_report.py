@@ -9,8 +9,9 @@ import math
 from pathlib import Path
 
 from accelbench.pipeline.atomic import write_bytes_atomic
-from accelbench.proxy.search import SearchResult
 from accelbench.pipeline.ranking import pareto_front
+from accelbench.proxy.search import SearchResult
+from accelbench.training.recipe import recipe_toml
 
 COLUMNS = ["candidate", "recipe_id", "status", "architectures", "failed", "kendall_tau", "kendall_low", "kendall_high", "spearman",
            "spearman_low", "spearman_high", "cost_s_per_architecture", "cost_ratio", "pareto", "chosen"]
@@ -98,8 +99,6 @@ def plot(result: SearchResult, path: Path) -> None:
 
 
 def chosen_recipe(result: SearchResult) -> str | None:
-    from accelbench.training.recipe import recipe_toml
-
     if result.chosen is None:
         return None
     item = result.results[result.chosen]

@@ -12,12 +12,14 @@ from typing import TextIO
 
 import pyarrow.parquet as pq
 
+from accelbench.common.errors import InputError, check_name
 from accelbench.pipeline.records import SCHEMAS
 from accelbench.pipeline.store import Store, status_counts
+from accelbench.pipeline.views import rwe_correlation, wide
 from accelbench.surrogate.fit import FitSettings
 from accelbench.surrogate.manifest import MANIFEST, file_hashes
-from accelbench.common.errors import InputError, check_name
 from accelbench.workflows.errors import UsageError
+from accelbench.workflows.output import OUTPUT_MARK
 
 FORMAT = 1
 
@@ -33,7 +35,6 @@ def release_folder(out: str | Path, name: str, version: str) -> Path:
 
 def reused_fit(store: Store, fit_folder: Path, recipe_id: str | None) -> tuple[object, FitSettings, list[str], str | None]:
     """(records frame, settings, targets, recipe_id) of a `fit` output made from exactly the records `store` holds."""
-    from accelbench.pipeline.views import wide
     from accelbench.surrogate.saved import INDEX
     from accelbench.workflows.surrogates import records_of
 
@@ -59,8 +60,6 @@ def reused_fit(store: Store, fit_folder: Path, recipe_id: str | None) -> tuple[o
 
 def copy_fit(fit_folder: Path, target: Path) -> None:
     """Every file of a fit output but its output mark; links are refused (a release holds plain files)."""
-    from accelbench.workflows.output import OUTPUT_MARK
-
     for path in sorted(fit_folder.rglob("*")):
         if path.is_symlink():
             raise UsageError(f"--fit {fit_folder}: {path} is a symbolic link; a release copies plain files only")
@@ -76,7 +75,6 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
     from accelbench.pipeline.run import code_version
     from accelbench.search_space.configspace import configspace_json
     from accelbench.surrogate.report import metrics_markdown
-    from accelbench.pipeline.views import rwe_correlation
     from accelbench.workflows.surrogates import fit_store, records_of, write_fit
 
     counts = {}

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from accelbench.pipeline.store import StoreError
+from accelbench.pipeline.views import wide
 
 
 def pareto_mask(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -25,8 +27,6 @@ def write_store_plots(store, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from accelbench.pipeline.store import StoreError
-    from accelbench.pipeline.views import wide
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

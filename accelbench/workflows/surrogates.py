@@ -6,10 +6,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from accelbench.pipeline.views import repeat_pairs, result_columns, wide
+from accelbench.search_space.blocks import all_blocks
 from accelbench.surrogate import saved
-from accelbench.surrogate.models import SurrogateError
-from accelbench.surrogate.fit import DEVICE_ONLY, FitSettings, TargetFit, fit_all
 from accelbench.surrogate.additive import unit_of
+from accelbench.surrogate.features import features
+from accelbench.surrogate.fit import DEVICE_ONLY, FitSettings, TargetFit, fit_all
+from accelbench.surrogate.models import SurrogateError
 from accelbench.surrogate.models.block_additive import BlockAdditiveModel
 from accelbench.surrogate.plots import block_costs_plot, predicted_vs_measured
 from accelbench.surrogate.report import metrics_csv, metrics_markdown
@@ -17,7 +20,6 @@ from accelbench.surrogate.report import metrics_csv, metrics_markdown
 
 def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, log: TextIO,
               include_noisy: bool = False) -> tuple[list[TargetFit], object]:
-    from accelbench.pipeline.views import repeat_pairs, result_columns, wide
     from accelbench.surrogate.noise import noise_ceiling
 
     frame = wide(store, recipe_id, include_noisy=include_noisy)
@@ -58,7 +60,6 @@ def block_table(fit: TargetFit):
     import numpy as np
     import pandas as pd
 
-    from accelbench.search_space.blocks import all_blocks
 
     costs = np.mean([list(member.block_table().values()) for member in fit.members], axis=0)
     hosts = [member.host_table() for member in fit.members]
@@ -85,7 +86,6 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
     from accelbench.surrogate.additive import PHYSICS
     from accelbench.surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor, select_shots
     from accelbench.surrogate.devices import device_of, load_devices
-    from accelbench.surrogate.features import features
     from accelbench.surrogate.fit import TargetFit, ensemble_predict
     from accelbench.surrogate.metrics import evaluate
 

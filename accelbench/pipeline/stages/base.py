@@ -9,13 +9,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep, TargetSpec
 from accelbench.search_space import Architecture
 from accelbench.search_space.blocks import Block
 
 if TYPE_CHECKING:
     from accelbench.pipeline.plan import Plan
-    from accelbench.pipeline.store import Store
 
 
 @dataclass(frozen=True)

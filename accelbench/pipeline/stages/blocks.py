@@ -10,6 +10,7 @@ from accelbench.pipeline.stages.base import RunContext, StageRun, Task, ray_reso
 from accelbench.pipeline.stages.profile import target_reasons
 from accelbench.pipeline.sweep import Sweep
 from accelbench.pipeline.workers import onnx_cache, ray_node
+from accelbench.profiling.protocol import Measurement
 from accelbench.search_space import Architecture
 from accelbench.search_space.blocks import Block, all_blocks
 
@@ -48,8 +49,6 @@ class BlocksRun(StageRun):
         return remote.remote(task.block.key, task.block.space, spec.target.to_dict(), self.context.sweep.profiling.cache, self.context.version, attempt)
 
     def row(self, task: Task, status: str, error: str, attempts: int) -> dict[str, Any]:
-        from accelbench.profiling.protocol import Measurement
-
         measurement = Measurement(task.block.block_id, task.target.target, status, error=error)
         return block_row(measurement.to_row(), task.block, now(), self.context.version, attempts)
 

@@ -18,6 +18,8 @@ from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep
 from accelbench.pipeline.workers import onnx_cache, ray_node
 from accelbench.profiling.backends import get_backend
+from accelbench.profiling.export import ExportSettings, cached_export
+from accelbench.profiling.protocol import failed, unavailable
 from accelbench.search_space import Architecture
 
 NO_WEIGHTS = ("this target measures the trained network and the architecture has no trained weights "
@@ -114,8 +116,6 @@ class ProfileRun(StageRun):
                              attempt, weights)
 
     def row(self, task: Task, status: str, error: str, attempts: int) -> dict[str, Any]:
-        from accelbench.profiling.protocol import failed, unavailable
-
         record = unavailable if status == "unavailable" else failed
         measurement = record(task.architecture.arch_id, task.target.target, error)
         return profile_row(measurement.to_row(), task.target.reported, now(), self.context.version, attempts)
@@ -143,8 +143,6 @@ def export_key(task: Task) -> tuple[str, int]:
 
 def export_onnx_bytes(architecture_json: str, resolution: int, cache: str | None) -> bytes:
     """On a worker: the architecture's ONNX file, exported once and shared by all its targets through the object store."""
-    from accelbench.profiling.export import ExportSettings, cached_export
-
     path = cached_export(Architecture.from_json(architecture_json), onnx_cache(cache), ExportSettings(resolution=resolution))
     return path.read_bytes()
 

@@ -13,6 +13,7 @@ from accelbench.pipeline.stages.base import RunContext, StageRun, Task, unplacea
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep, weights_needed
 from accelbench.search_space import Architecture
+from accelbench.training.folders import resolve_data
 from accelbench.training.recipe import Recipe
 
 
@@ -111,7 +112,6 @@ class TrainingWorker:
 
     def __init__(self, data: str, loader_workers: int, device: str) -> None:
         from accelbench.training.data import TrainingData
-        from accelbench.training.folders import resolve_data
 
         self.device = device
         self.data = TrainingData(resolve_data(data), workers=loader_workers, pin_memory=device == "cuda")

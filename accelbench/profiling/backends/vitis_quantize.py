@@ -14,6 +14,8 @@ import argparse
 import json
 import random
 from pathlib import Path
+from accelbench.search_space import Architecture
+from accelbench.training.folders import list_image_folder
 
 
 def preprocess(path: str, resolution: int = 224):
@@ -56,9 +58,7 @@ def main() -> None:
     from pytorch_nndct.apis import torch_quantizer
     from safetensors.torch import load_file
 
-    from accelbench.search_space import Architecture
     from accelbench.search_space.builder import build
-    from accelbench.training.folders import list_image_folder
 
     model = build(Architecture.from_compact(arguments.arch)).eval()
     model.load_state_dict(load_file(arguments.weights))
