@@ -210,7 +210,7 @@ def test_gpu_throughput_is_images_over_summed_batch_time_per_pass():
         (TensorRtBackend(), Target("t", "tensorrt", device="cuda", options={"runner": "fast"}), "runner='fast' is not allowed; choices are auto, python, trtexec"),
         (VitisBackend(), Target("v", "vitis", device="zcu102", precision="int8", options={"calibration": "x"}), "vai_c_xir is not on PATH"),
         (VitisBackend(), Target("v", "vitis", precision="int8", options={"board": "u280"}), "board='u280' is not known"),
-        (VitisBackend(), Target("v", "vitis", options={"calibration": "x"}), "the DPU runs int8"),
+        (VitisBackend(), Target("v", "vitis", options={"calibration": "x"}), "precision=fp32 is not one the vitis backend measures; choices are int8"),
         (XlaBackend(), Target("x", "xla", batch=64, device="tpu", precision="bf16"), "torch_xla is not installed"),
         (TorchCudaBackend(), Target("g", "torch", device="cuda"), "no CUDA device is visible"),
     ],

@@ -1,4 +1,5 @@
-"""The registry of profiler backends: one file each, the same small interface (`base.Backend`)."""
+"""The registry of profiler backends: one file each, the same small interface (`base.Backend`: a header
+as data and `available`/`measure`; `base.BackendBase` gives the header's checks). A new backend is one file and one line here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from accelbench.profiling.backends.xla import XlaBackend
 from accelbench.profiling.protocol import TargetError
 
 BACKENDS: dict[str, Backend] = {
-    backend.name: backend
+    backend.header.name: backend
     for backend in (OnnxRuntimeBackend(), TvmBackend(), TensorRtBackend(), XlaBackend(), VitisBackend(), TorchCudaBackend())
 }
 

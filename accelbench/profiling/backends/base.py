@@ -39,11 +39,29 @@ class Options:
         return dataclasses.asdict(self)
 
 
-class Backend(Protocol):
+@dataclass(frozen=True)
+class Header:
+    """What a backend is, as data: its name and typed options, the devices and precisions it measures,
+    and what it reads (the exported ONNX file, the trained weights)."""
+
     name: str
-    needs_onnx: bool  # whether measure() reads the exported ONNX file (the torch-based ones build the model)
-    needs_trained_weights: bool  # whether it measures the trained network (the FPGA flow quantises it)
-    options_type: type[Options]
+    options: type[Options]
+    precisions: tuple[str, ...]
+    devices: tuple[str, ...] | None = None  # None: any name (the device is chosen by an option or the host's environment)
+    needs_onnx: bool = False  # measure() reads the exported ONNX file (the torch-based ones build the model)
+    needs_trained_weights: bool = False  # it measures the trained network (the FPGA flow quantises it)
+
+    def refusal(self, target: Target) -> Availability | None:
+        """Why the target asks for what this backend never measures (None when it does not)."""
+        if self.devices is not None and target.device not in self.devices:
+            return Availability(False, f"device={target.device!r} is not one the {self.name} backend measures; choices are {', '.join(self.devices)}")
+        if target.precision not in self.precisions:
+            return Availability(False, f"precision={target.precision} is not one the {self.name} backend measures; choices are {', '.join(self.precisions)}")
+        return None
+
+
+class Backend(Protocol):
+    header: Header
 
     def available(self, target: Target) -> Availability:
         """Whether this host can measure `target`, and if not, why."""
@@ -53,6 +71,36 @@ class Backend(Protocol):
         """Time the architecture on the target. Called only when available(target) is ok; a failure of
         the architecture is returned as a `failed` measurement, not raised."""
         ...
+
+
+class BackendBase:
+    """What every backend shares: its header's fields, and `available` as the header's checks, then the
+    backend's own (`check`: what is installed, visible or configured on this host)."""
+
+    header: Header
+
+    @property
+    def name(self) -> str:
+        return self.header.name
+
+    @property
+    def options_type(self) -> type[Options]:
+        return self.header.options
+
+    @property
+    def needs_onnx(self) -> bool:
+        return self.header.needs_onnx
+
+    @property
+    def needs_trained_weights(self) -> bool:
+        return self.header.needs_trained_weights
+
+    def available(self, target: Target) -> Availability:
+        refusal = self.header.refusal(target)  # an Availability is false when not ok: no `or` here
+        return refusal if refusal is not None else self.check(target)
+
+    def check(self, target: Target) -> Availability:
+        raise NotImplementedError
 
 
 class OnnxBackend(Backend, Protocol):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.export import INPUT_NAME, onnx_input_shape
 from accelbench.profiling.protocol import LoadMonitor, Measurement, TimingPlan, failed, time_runs
 from accelbench.search_space import Architecture
@@ -37,25 +37,18 @@ class OnnxRuntimeOptions(Options):
     retries: int = 2  # ... up to this many times
 
 
-class OnnxRuntimeBackend:
-    name = "onnxruntime"
-    needs_onnx = True
-    needs_trained_weights = False
-    options_type = OnnxRuntimeOptions
+class OnnxRuntimeBackend(BackendBase):
+    header = Header("onnxruntime", OnnxRuntimeOptions, precisions=("fp32",), devices=tuple(PROVIDERS), needs_onnx=True)
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         try:
             import onnxruntime
         except ImportError as error:
             return Availability(False, f"onnxruntime is not installed ({error}); pip install onnxruntime")
         provider = PROVIDERS.get(target.device)
-        if provider is None:
-            return Availability(False, f"device={target.device!r} is not an ONNX Runtime device; choices are {', '.join(PROVIDERS)}")
         if provider not in onnxruntime.get_available_providers():
             installed = ", ".join(onnxruntime.get_available_providers())
             return Availability(False, f"{provider} is not in this onnxruntime {onnxruntime.__version__} build (it has {installed}); install onnxruntime-gpu on a GPU host (`make setup-gpu`)")
-        if target.precision != "fp32":
-            return Availability(False, f"precision={target.precision} needs a quantised/fp16 model; this backend measures fp32 ONNX")
         return Availability(True, f"onnxruntime {onnxruntime.__version__} with {provider}")
 
     def session(self, onnx_path: Path, target: Target):

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.backends.tensorrt_python import EngineError, build_engine, time_engine
 from accelbench.profiling.export import INPUT_NAME, onnx_input_shape
 from accelbench.profiling.onnx_fp16 import float16_copy
@@ -137,11 +137,8 @@ def python_tensorrt():
         return None
 
 
-class TensorRtBackend:
-    name = "tensorrt"
-    needs_onnx = True
-    needs_trained_weights = False
-    options_type = TensorRtOptions
+class TensorRtBackend(BackendBase):
+    header = Header("tensorrt", TensorRtOptions, precisions=("fp32", "fp16", "int8"), devices=("cuda",), needs_onnx=True)
 
     def runner(self, target: Target) -> str:
         chosen = target.settings.runner
@@ -149,13 +146,9 @@ class TensorRtBackend:
             return "python" if python_tensorrt() is not None or not (target.settings.trtexec or shutil.which("trtexec")) else "trtexec"
         return chosen
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         if target.settings.runner not in RUNNERS:
             return Availability(False, f"runner={target.settings.runner!r} is not allowed; choices are {', '.join(RUNNERS)}")
-        if target.device != "cuda":
-            return Availability(False, f"device={target.device!r}: TensorRT runs on cuda only")
-        if target.precision not in ("fp32", "fp16", "int8"):
-            return Availability(False, f"precision={target.precision}: this backend builds fp32, fp16 or int8 engines")
         runner = self.runner(target)
         if runner == "python":
             module = python_tensorrt()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.protocol import LatencySummary, Measurement, TimingPlan, failed, time_runs
 from accelbench.search_space import Architecture
 
@@ -46,21 +46,14 @@ def pass_throughputs(run_batch: Callable[[], float], batch: int, images_per_pass
     return throughputs, batch_ms
 
 
-class TorchCudaBackend:
-    name = "torch"
-    needs_onnx = False
-    needs_trained_weights = False
-    options_type = TorchOptions
+class TorchCudaBackend(BackendBase):
+    header = Header("torch", TorchOptions, precisions=("fp32", "fp16"), devices=("cuda",))  # fp16 through AMP, as the reference
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         import os
 
         import torch
 
-        if target.device != "cuda":
-            return Availability(False, f"device={target.device!r}: this backend measures CUDA GPUs only")
-        if target.precision not in ("fp32", "fp16"):
-            return Availability(False, f"precision={target.precision}: this backend runs fp32, or fp16 through AMP as the reference")
         if not torch.cuda.is_available():
             return Availability(False, f"no CUDA device is visible to torch {torch.__version__} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')})")
         return Availability(True, f"torch {torch.__version__} on {torch.cuda.get_device_name()}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.export import INPUT_NAME, onnx_input_shape
 from accelbench.profiling.protocol import LoadMonitor, Measurement, TimingPlan, failed, time_runs
 from accelbench.search_space import Architecture
@@ -123,24 +123,17 @@ def tune_database(onnx_paths: list[Path], target: Target, work_dir: Path, max_tr
     return work_dir
 
 
-class TvmBackend:
-    name = "tvm"
-    needs_onnx = True
-    needs_trained_weights = False
-    options_type = TvmOptions
+class TvmBackend(BackendBase):
+    header = Header("tvm", TvmOptions, precisions=("fp32",), devices=DEVICES, needs_onnx=True)
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         try:
             import tvm
             from tvm.relax.frontend.onnx import from_onnx  # noqa: F401
         except ImportError as error:
             return Availability(False, f"Apache TVM with the Relax ONNX front end is not installed ({error}); pip install 'accelbench[tvm]'")
-        if target.device not in DEVICES:
-            return Availability(False, f"device={target.device!r} is not a TVM device here; choices are {', '.join(DEVICES)}")
         if target.device == "cuda" and not tvm.cuda().exist:
             return Availability(False, "no CUDA device is visible to TVM (tvm.cuda().exist is false)")
-        if target.precision != "fp32":
-            return Availability(False, f"precision={target.precision} is not supported by this backend; it compiles the fp32 ONNX")
         database = target.settings.database
         if database and not (Path(database) / "database_tuning_record.json").exists():
             return Availability(False, f"the tuning database {database} has no database_tuning_record.json; run `accelbench tune-tvm` first")

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.protocol import LatencySummary, Measurement, failed, unavailable
 from accelbench.search_space import Architecture
 
@@ -97,18 +97,13 @@ def board_commands(target: Target, xmodel: Path, name: str, mode: str) -> list[l
     return commands + [shlex.split(settings.run_command.format(**values))]
 
 
-class VitisBackend:
-    name = "vitis"
-    needs_onnx = False
-    needs_trained_weights = True
-    options_type = VitisOptions
+class VitisBackend(BackendBase):
+    header = Header("vitis", VitisOptions, precisions=("int8",), needs_trained_weights=True)  # the DPU runs int8; the board is an option
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         settings: VitisOptions = target.settings
         if settings.board not in BOARDS:
             return Availability(False, f"board={settings.board!r} is not known; choices are {', '.join(BOARDS)}")
-        if target.precision != "int8":
-            return Availability(False, f"precision={target.precision}: the DPU runs int8 (set precision = \"int8\")")
         if shutil.which(shlex.split(settings.compiler)[0]) is None:
             return Availability(False, f"{settings.compiler} is not on PATH: run inside AMD's Vitis AI container (Vitis AI is not on PyPI)")
         if not settings.calibration:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from accelbench.profiling.backends.base import Availability, Options
+from accelbench.profiling.backends.base import Availability, BackendBase, Header, Options
 from accelbench.profiling.protocol import LatencySummary, Measurement, failed
 from accelbench.search_space import Architecture
 
@@ -56,20 +56,15 @@ def stream_rates(step: Callable[[], None], batch: int, warmup_steps: int, sample
     return rates
 
 
-class XlaBackend:
-    name = "xla"
-    needs_onnx = False
-    needs_trained_weights = False
-    options_type = XlaOptions
+class XlaBackend(BackendBase):
+    header = Header("xla", XlaOptions, precisions=("bf16", "fp32"))  # bf16 as the reference; the TPU is PJRT_DEVICE's
 
-    def available(self, target: Target) -> Availability:
+    def check(self, target: Target) -> Availability:
         if importlib.util.find_spec("torch_xla") is None:
             return Availability(False, "torch_xla is not installed: TPU hosts run their own environment (pip install 'torch-xla[tpu]', which pins its own torch)")
         pjrt = os.environ.get("PJRT_DEVICE", "")
         if pjrt.upper() != "TPU" and not target.settings.allow_cpu:
             return Availability(False, f"PJRT_DEVICE={pjrt or '(unset)'}: set PJRT_DEVICE=TPU on a TPU host")
-        if target.precision not in ("bf16", "fp32"):
-            return Availability(False, f"precision={target.precision}: TPUs run bf16 (as the reference) or fp32")
         return Availability(True, f"torch_xla on PJRT_DEVICE={pjrt}")
 
     def measure(self, architecture: Architecture, onnx_path: Path | None, target: Target, weights: Path | None = None) -> Measurement:
