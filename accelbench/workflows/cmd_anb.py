@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
 from accelbench.pipeline.anb_format import iter_anb_records, records_from_wide, rows_from_records
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.views import wide

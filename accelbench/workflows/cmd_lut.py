@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+
 from accelbench.search_space import Architecture
 from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 from accelbench.workflows.output import replaceable_folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from accelbench.pipeline.store import Store
 from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import check_output_folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+
 from accelbench.training.recipe import load_recipe
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from accelbench.optimizers import ALGORITHMS
 from accelbench.optimizers.problem import Constraint, SurrogateOracle, TableBenchmark
 from accelbench.pipeline.views import wide

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from accelbench.search_space.jsonl import read_architectures
 from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 from accelbench.workflows.errors import UsageError

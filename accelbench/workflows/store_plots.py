@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from accelbench.pipeline.store import StoreError
 from accelbench.pipeline.views import wide
 

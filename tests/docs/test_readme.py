@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHARED
 from accelbench.workflows.cli import build_parser, main
+from tests.conftest import REPO, SHARED
 
 README = REPO / "README.md"
 CHEAP_FIT = "--targets val_top1 throughput_a100 throughput_vck190 --models lightgbm linear block_additive --members 1 --calibration-folds 2"

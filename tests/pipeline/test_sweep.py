@@ -13,9 +13,9 @@ from accelbench.pipeline.records import now, profile_row
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import ConfigError, Sweep
 from accelbench.profiling.protocol import Measurement
-from tests.pipeline.conftest import sweep_values, to_toml
 from accelbench.workflows.cli import main
 from accelbench.workflows.config import load_sweep, presets
+from tests.pipeline.conftest import sweep_values, to_toml
 
 
 def test_presets_load_into_typed_sweeps():

@@ -4,7 +4,7 @@ images at batch `--batch` (bicubic resize to 256, centre crop 224, ImageNet norm
 quantised model's top-1/top-5 on `--test-images` more, and the xmodel exported with deploy_check.
 Prints one JSON line: the quantised accuracy and the Vitis AI version.
 
-    python -m profiling.backends.vitis_quantize --arch e1k3l1se-... --weights w.safetensors \\
+    python -m accelbench.profiling.backends.vitis_quantize --arch e1k3l1se-... --weights w.safetensors \\
         --calibration VAL_FOLDER --output DIR [--images 150 --batch 32 --test-images 100 --seed 0]
 """
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+
 from accelbench.search_space import Architecture
 from accelbench.training.folders import list_image_folder
 
