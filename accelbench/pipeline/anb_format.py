@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 
 from accelbench.common.errors import InputError, check_name
 from accelbench.pipeline.records import arch_row, now, row, task_key
-from accelbench.search_space import Architecture, SpaceError
+from accelbench.search_space import ANB, Architecture, SpaceError
 
 REFERENCE_TARGETS = (
     "val_top1",
@@ -152,7 +152,6 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
     """The wide view (one row per architecture) as reference records; absent values are left out."""
     import pandas as pd
 
-    from accelbench.search_space import ANB, Architecture
 
     records = []
     for entry in frame.to_dict("records"):

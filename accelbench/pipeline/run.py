@@ -223,8 +223,6 @@ def local_identity(sweep: Sweep) -> DatasetIdentity | None:
 
 def probe_identity(sweep: Sweep, timeout_s: float = 900) -> DatasetIdentity:
     """The training data as a training host sees it: one small task with a training worker's resources."""
-    from accelbench.training.folders import DataError
-
     needed = training_resources(sweep)
     ref = ray.remote(probe_data).options(num_cpus=needed["CPU"], num_gpus=needed["GPU"], max_retries=1).remote(sweep.training.data)
     try:

@@ -11,7 +11,7 @@ from accelbench.search_space.blocks import all_blocks
 from accelbench.surrogate import saved
 from accelbench.surrogate.additive import unit_of
 from accelbench.surrogate.features import features
-from accelbench.surrogate.fit import DEVICE_ONLY, FitSettings, TargetFit, fit_all
+from accelbench.surrogate.fit import DEVICE_ONLY, FitSettings, TargetFit, ensemble_predict, fit_all
 from accelbench.surrogate.models import SurrogateError
 from accelbench.surrogate.models.block_additive import BlockAdditiveModel
 from accelbench.surrogate.plots import block_costs_plot, predicted_vs_measured
@@ -82,11 +82,9 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
     """The cross-device predictor for `target` from every record of the other devices and `shots` of its own."""
     import numpy as np
 
-    from accelbench.pipeline.views import result_columns, wide
     from accelbench.surrogate.additive import PHYSICS
     from accelbench.surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor, select_shots
     from accelbench.surrogate.devices import device_of, load_devices
-    from accelbench.surrogate.fit import TargetFit, ensemble_predict
     from accelbench.surrogate.metrics import evaluate
 
     device = device_of(target)
@@ -130,7 +128,6 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
 def write_device_fit(fit, details: dict, folder: Path) -> None:
     import json
 
-    from accelbench.surrogate.fit import FitSettings
 
     settings = FitSettings(models=("block_additive",), transforms=("none",), members=len(fit.members), seed=details["seed"])
     saved.save([fit], folder, settings)

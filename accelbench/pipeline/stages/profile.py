@@ -151,7 +151,6 @@ def profile_target(architecture_json: str, target: dict[str, Any], report: tuple
                    attempts: int, weights: tuple[str, str] | None = None) -> dict[str, Any]:
     """On a worker: one architecture on one target. `weights`: (store URI, path in the store) of the
     trained weights, for targets that quantise them."""
-    from accelbench.profiling.export import ExportSettings
     from accelbench.profiling.runner import profile
     from accelbench.profiling.target import Target
 
