@@ -39,8 +39,8 @@ HOW = {  # every shell command of the README, in its order
     "accelbench compact STORE": run(instead="accelbench compact runs/anb"),
     "accelbench recipe show anb-proxy": run(),
     "accelbench train --recipe smoke --input a.jsonl [--set epochs=2] [--data embedded|PATH] [--device cpu|cuda]":
-        skip("trains for a minute per architecture; tests/workflows/test_cli_space.py trains through the CLI"),
-    "accelbench proxy-search proxy-embedded --store runs/proxy": skip("trains dozens of networks; tests/pipeline/test_proxy_search.py runs it small"),
+        skip("trains for a minute per architecture; tests/training/test_trainer.py runs accelbench train"),
+    "accelbench proxy-search proxy-embedded --store runs/proxy": skip("trains dozens of networks; tests/proxy/test_proxy_search.py runs it small"),
     "accelbench recipe show runs/proxy/_proxy/proxy-embedded/proxy-embedded-chosen.toml": skip("reads what proxy-search wrote"),
     "accelbench targets show accelbench/workflows/configs/anb-imagenet.toml": run(),
     "accelbench profile --list": run(),
@@ -62,7 +62,7 @@ HOW = {  # every shell command of the README, in its order
     "accelbench search-compare --benchmark releases/anb-1.0 --objective val_top1 --budget 1500 --seeds 5 --output compare/uni":
         run(append=f"{CHEAP_SEARCH} --seeds 2"),
     "accelbench search --store runs/default --algorithm random --objective random_weight_top1 --budget 50 --output searches/rwe":
-        skip("searches make collect's store; tests/optimizers search a store's random_weight_top1"),
+        skip("searches make collect's store; tests/workflows/test_cli_surrogates.py searches a store's random_weight_top1"),
     "accelbench explain --surrogates releases/anb-1.0 --target throughput_a100 --output explain/a100": run(),
     "accelbench space info": run(),
     "accelbench space sample --n 3 --seed 0 > a.jsonl": run(),
