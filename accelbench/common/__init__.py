@@ -1,1 +1,1 @@
-"""What every floor shares: the root errors, the TOML and JSON-lines readers, the cache root."""
+"""What every floor shares: the root errors, the config tables, the TOML reader, the cache root."""

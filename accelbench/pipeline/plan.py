@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelbench.pipeline.store import Store
 from accelbench.pipeline.stages import STAGES, Task
+from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep
 from accelbench.search_space import Architecture, sample
-from accelbench.search_space.sampling import sample_spread
 from accelbench.search_space.jsonl import read_architectures
+from accelbench.search_space.sampling import sample_spread
 
 
 @dataclass(frozen=True)

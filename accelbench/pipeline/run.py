@@ -33,6 +33,7 @@ from accelbench.pipeline.sweep import Sweep
 from accelbench.pipeline.workers import probe_data
 from accelbench.training.folders import DataError, DatasetIdentity, identify, resolve_data
 
+
 class ClusterError(InputError):
     """A Ray cluster that cannot be reached or used as configured."""
 

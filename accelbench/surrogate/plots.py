@@ -9,21 +9,29 @@ from pathlib import Path
 from accelbench.surrogate.fit import TargetFit
 
 
-def unit_label(target: str) -> str:
-    """What a target's values are, with their unit, for an axis."""
+def unit_of(target: str) -> str | None:
     if target.startswith("latency_"):
-        return "latency (ms)"
+        return "ms"
     if target.startswith("throughput_"):
-        return "throughput (images/s)"
+        return "images/s"
     if target.startswith(("val_top", "random_weight_top")):
-        return f"{target.replace('_', ' ')} (%)"
-    return target
+        return "%"
+    return None
+
+
+def unit_label(target: str) -> str:
+    """What a target's values are, with their unit, for an axis of a panel that names the target."""
+    unit = unit_of(target)
+    if unit is None:
+        return target
+    kind = target.replace("_", " ") if unit == "%" else target.split("_")[0]
+    return f"{kind} ({unit})"
 
 
 def target_label(target: str) -> str:
     """A target's name with its unit, for an axis that does not say which target elsewhere."""
-    unit = unit_label(target).rpartition(" (")[2].rstrip(")")
-    return target if unit == target else f"{target} ({unit})"
+    unit = unit_of(target)
+    return target if unit is None else f"{target} ({unit})"
 
 
 def plain_log_axis(axis, which: str) -> None:

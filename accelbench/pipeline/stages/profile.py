@@ -8,8 +8,8 @@ import shutil
 import tempfile
 from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterator
 from pathlib import Path
+from typing import Any, Iterator
 
 from accelbench.pipeline.atomic import write_bytes_atomic
 from accelbench.pipeline.records import PROFILE, now, profile_row, task_key, train_config_id
