@@ -78,7 +78,7 @@ def _model_and_step(classes: int):
 
     recipe = ANB_PROXY.replace(devices=1)
     torch.backends.cudnn.benchmark = True
-    session = Session(build(Architecture.from_compact(B0), classes, recipe.activation), recipe, torch.device("cuda"))
+    session = Session(build(Architecture.from_compact(B0), num_classes=classes, activation=recipe.activation), recipe, torch.device("cuda"))
     optimizer = torch.optim.SGD(session.model.parameters(), lr=0.1, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda")
 

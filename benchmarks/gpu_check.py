@@ -127,7 +127,7 @@ def training(summary: dict, root: Path) -> None:
         "curve": [dict(loss=r.train_loss, top1=r.train_top1, val_top1=r.val_top1, resolution=r.resolution) for r in result.curve],
     }
     # does the loader keep the GPU busy? the same steps with a batch already on the GPU, and with the loader
-    session = Session(build(architecture, data.num_classes(), recipe.activation), recipe, torch.device("cuda"))
+    session = Session(build(architecture, num_classes=data.num_classes(), activation=recipe.activation), recipe, torch.device("cuda"))
     optimizer = torch.optim.SGD(session.model.parameters(), lr=0.1, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda")
     split = data.split("train", recipe)

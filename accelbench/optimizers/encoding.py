@@ -13,7 +13,7 @@ from accelbench.search_space import ANB, Architecture
 
 @lru_cache(maxsize=1)
 def _choices() -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(int(v) for v in ANB.choices_of(key)) for key in ANB.reference_keys)
+    return tuple(tuple(int(v) for v in ANB.choices_of(key)) for key in ANB.keys)
 
 
 def cardinalities() -> np.ndarray:
@@ -41,7 +41,7 @@ def to_values(genotypes: np.ndarray) -> np.ndarray:
 
 def to_architecture(genotype: np.ndarray) -> Architecture:
     values = to_values(genotype[None, :])[0]
-    keys = {key: (bool(value) if key.endswith("_se") else int(value)) for key, value in zip(ANB.reference_keys, values)}
+    keys = {key: (bool(value) if key.endswith("_se") else int(value)) for key, value in zip(ANB.keys, values)}
     return Architecture.from_reference(keys)
 
 
@@ -49,5 +49,5 @@ def from_architectures(architectures: list[Architecture]) -> np.ndarray:
     rows = []
     for architecture in architectures:
         reference = architecture.to_reference()
-        rows.append([values.index(int(reference[key])) for key, values in zip(ANB.reference_keys, _choices())])
+        rows.append([values.index(int(reference[key])) for key, values in zip(ANB.keys, _choices())])
     return np.array(rows, dtype=np.int64).reshape(-1, len(_choices()))

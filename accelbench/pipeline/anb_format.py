@@ -165,7 +165,7 @@ def records_from_wide(frame) -> list[dict[str, Any]]:
             if value(column) is not None:
                 performance[column] = {f"{kind}_mean": value(column), f"{kind}_std": value(f"{column}_std")}
         records.append({
-            "architecture": Architecture.from_reference({key: entry[key] for key in ANB.reference_keys}).to_reference(),
+            "architecture": Architecture.from_reference({key: entry[key] for key in ANB.keys}).to_reference(),
             "metrics": {"val_top1": value("val_top1"), "val_top5": value("val_top5"), "train_time": value("train_time_s")},
             "model_info": {"macs": int(entry["macs"]) / 1e6, "params": int(entry["params"]) / 1e6},
             "platform_perf": performance,

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from accelbench.search_space import ANB, Architecture, count_macs, count_params
+from accelbench.search_space.blocks import input_shape
 from accelbench.common.errors import InputError
 
 SCHEMA_VERSION = 2  # 2: dataset identity, the trainability rule, timings apart, trained weights, typed targets
@@ -25,7 +26,7 @@ class RecordError(InputError):
 
 
 def _anb_key_fields() -> list[pa.Field]:
-    return [pa.field(key, pa.bool_() if key.endswith("_se") else pa.int8(), nullable=False) for key in ANB.reference_keys]
+    return [pa.field(key, pa.bool_() if key.endswith("_se") else pa.int8(), nullable=False) for key in ANB.keys]
 
 
 def _provenance_fields() -> list[pa.Field]:
@@ -269,7 +270,7 @@ def block_row(measurement: dict[str, Any], block, started_at: datetime, code_ver
     for column in ("accuracy_top1", "accuracy_top5"):
         values.pop(column, None)
     values["environment"] = json.dumps(values["environment"], sort_keys=True, default=str)
-    channels, size, _ = block.input_shape(values["resolution"])
+    channels, size, _ = input_shape(block, values["resolution"])
     return row(
         "blocks",
         task_key=task_key(block_id, "blocks", values["target_id"]),

@@ -9,7 +9,7 @@ from accelbench.pipeline.store import Store
 from accelbench.search_space import ANB
 from accelbench.common.errors import InputError
 
-ARCH_COLUMNS = ["arch_id", "space", "compact", *ANB.reference_keys, "params", "macs"]
+ARCH_COLUMNS = ["arch_id", "space", "compact", *ANB.keys, "params", "macs"]
 
 
 def result_columns(frame: pd.DataFrame) -> list[str]:

@@ -10,7 +10,8 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from accelbench.search_space import Architecture
+from accelbench.search_space import Architecture, get_space
+from accelbench.search_space.builder import build, build_block
 from accelbench.common.errors import AccelbenchError
 
 INPUT_NAME = "images"
@@ -37,10 +38,8 @@ def export_onnx(architecture: Architecture, path: str | Path, settings: ExportSe
     """Write the network (random weights, eval mode) as ONNX; the file appears whole or not at all."""
     import torch
 
-    from accelbench.search_space.builder import build
-
     torch.manual_seed(0)
-    model = build(architecture, settings.num_classes, settings.activation).eval()
+    model = build(architecture, num_classes=settings.num_classes, activation=settings.activation).eval()
     return export_module(model, (3, settings.resolution, settings.resolution), path, settings.opset, architecture.arch_id)
 
 
@@ -81,13 +80,11 @@ def cached_block_export(block, cache_dir: str | Path, settings: ExportSettings =
     """One block of the space as ONNX, at the shapes it has in a network of `settings.resolution` px."""
     import torch
 
-    from accelbench.search_space.builder import build_block
-
     path = Path(cache_dir) / f"block-{block.block_id}-{settings.settings_id}.onnx"
     if path.exists():
         return path
     torch.manual_seed(0)
-    return export_module(build_block(block, settings.num_classes, settings.activation), block.input_shape(settings.resolution), path, settings.opset, f"block {block.key}")
+    return export_module(build_block(block, num_classes=settings.num_classes, activation=settings.activation), get_space(block.space).block_input_shape(block, settings.resolution), path, settings.opset, f"block {block.key}")
 
 
 def cached_export(architecture: Architecture, cache_dir: str | Path, settings: ExportSettings = ExportSettings()) -> Path:

@@ -1,4 +1,5 @@
-"""The space as a ConfigSpace object and its JSON, with the reference's hyperparameter names and choices."""
+"""A space as a ConfigSpace object and its JSON: one categorical hyperparameter per key (the reference's
+names, choices and defaults for `anb`), with the space's conditions (a layer's keys apply in deep enough stages)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,18 @@ import io
 
 import ConfigSpace
 
-from accelbench.search_space.space import get_space
+from accelbench.search_space.spaces import get_space
 
 
 def to_configspace(space: str = "anb") -> ConfigSpace.ConfigurationSpace:
     definition = get_space(space)
     configspace = ConfigSpace.ConfigurationSpace(name=definition.name)
-    for stage in range(definition.num_stages):
-        configspace.add(
-            [
-                ConfigSpace.CategoricalHyperparameter(f"block{stage}_e", list(definition.expansion_choices), default_value=1),
-                ConfigSpace.CategoricalHyperparameter(f"block{stage}_k", list(definition.kernel_choices), default_value=3),
-                ConfigSpace.CategoricalHyperparameter(f"block{stage}_l", list(definition.layer_choices[stage]), default_value=1),
-                ConfigSpace.CategoricalHyperparameter(f"block{stage}_se", list(definition.se_choices), default_value=False),
-            ]
-        )
+    configspace.add(
+        [ConfigSpace.CategoricalHyperparameter(key, list(definition.choices_of(key)), default_value=definition.default_of(key)) for key in definition.keys]
+    )
+    conditions = [ConfigSpace.InCondition(configspace[key], configspace[parent], list(values)) for key, parent, values in definition.conditions()]
+    if conditions:
+        configspace.add(conditions)
     return configspace
 
 

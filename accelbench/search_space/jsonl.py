@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from accelbench.search_space.architecture import Architecture
 from accelbench.search_space.space import SpaceError
+from accelbench.search_space.spaces import get_space
 
 
 def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[Architecture]:
-    """Every non-blank line must be a JSON object of `block{i}_{e,k,l,se}` keys (other keys are ignored
-    only if they are not block keys: `arch_id`, for one, may travel along and is checked)."""
+    """Every non-blank line must be a JSON object of a space's keys (`block{i}_{e,k,l,se}` for `anb`, the
+    default; a `space` key names another). Other keys are ignored unless they look like the space's
+    (`block9_e`): `arch_id`, for one, may travel along and is checked."""
     architectures = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -25,8 +28,10 @@ def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[
         if not isinstance(data, dict):
             raise SpaceError(f"{source}:{number}: expected a JSON object, got {type(data).__name__}")
         space = data.get("space", "anb")
-        keys = {key: value for key, value in data.items() if key.startswith("block")}
         try:
+            stems = {_stem(key) for key in get_space(space).keys}
+            # other keys travel along (results, notes); one of the space's family is a typo to report
+            keys = {key: value for key, value in data.items() if _stem(key) in stems}
             architecture = Architecture.from_reference(keys, space)
         except SpaceError as error:
             raise SpaceError(f"{source}:{number}: {error}") from None
@@ -35,6 +40,11 @@ def parse_architecture_lines(lines: list[str], source: str = "<input>") -> list[
             raise SpaceError(f"{source}:{number}: arch_id={given_id!r} does not match its keys (expected {architecture.arch_id})")
         architectures.append(architecture)
     return architectures
+
+
+def _stem(key: str) -> str:
+    """A key's family: its text before the first digit or underscore (`block`, `stage`, `resolution`)."""
+    return re.split(r"[\d_]", str(key), maxsplit=1)[0]
 
 
 def read_architectures(path: str | Path) -> list[Architecture]:

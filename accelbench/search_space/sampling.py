@@ -1,55 +1,30 @@
 """Architectures as integers in [0, space.size), and seeded uniform sampling without duplicates.
 
-Sampling draws integers from SHA-256 of `"<seed>:<counter>"`, not from a library RNG, so a seed gives
-the same architectures on every machine and with every version of Python or numpy.
+Sampling draws integers from SHA-256 of `"<space>:<seed>:<counter>"`, not from a library RNG, so a seed
+gives the same architectures on every machine and with every version of Python or numpy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 
-from accelbench.search_space.architecture import Architecture, Stage
+from accelbench.search_space.architecture import Architecture
 from accelbench.search_space.complexity import count_macs
-from accelbench.search_space.space import SearchSpace, SpaceError, get_space
-
-
-def _stage_index(space: SearchSpace, stage_number: int, stage: Stage) -> int:
-    index = space.expansion_choices.index(stage.expansion)
-    index = index * len(space.kernel_choices) + space.kernel_choices.index(stage.kernel)
-    index = index * len(space.layer_choices[stage_number]) + space.layer_choices[stage_number].index(stage.layers)
-    return index * len(space.se_choices) + space.se_choices.index(stage.se)
-
-
-def _stage_from_index(space: SearchSpace, stage_number: int, index: int) -> Stage:
-    index, se = divmod(index, len(space.se_choices))
-    index, layers = divmod(index, len(space.layer_choices[stage_number]))
-    expansion, kernel = divmod(index, len(space.kernel_choices))
-    return Stage(
-        space.expansion_choices[expansion],
-        space.kernel_choices[kernel],
-        space.layer_choices[stage_number][layers],
-        space.se_choices[se],
-    )
+from accelbench.search_space.space import SpaceError
+from accelbench.search_space.spaces import get_space
 
 
 def to_index(architecture: Architecture) -> int:
-    """Mixed-radix number of the architecture; stage 0 is the most significant digit."""
-    space = architecture.search_space
-    index = 0
-    for number, stage in enumerate(architecture.stages):
-        index = index * space.stage_size(number) + _stage_index(space, number, stage)
-    return index
+    """The architecture's number in its space (for `anb`: mixed radix, stage 0 the most significant digit)."""
+    return architecture.search_space.to_index(architecture.choices)
 
 
 def from_index(index: int, space: str = "anb") -> Architecture:
     definition = get_space(space)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < definition.size:
         raise SpaceError(f"index={index!r} is out of range; allowed are 0 .. {definition.size - 1}")
-    stages = []
-    for number in reversed(range(definition.num_stages)):
-        index, digit = divmod(index, definition.stage_size(number))
-        stages.append(_stage_from_index(definition, number, digit))
-    return Architecture(tuple(reversed(stages)), space)
+    return Architecture(definition.from_index(index), space)
 
 
 def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
@@ -65,7 +40,7 @@ def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
     while len(chosen) < n:
         digest = hashlib.sha256(f"{space}:{seed}:{counter}".encode("ascii")).digest()
         counter += 1
-        # 256 random bits modulo ~1e11: the bias is below 1e-60
+        # 256 random bits modulo the space's size (1e11 for anb, 5e20 for ofa): the bias is below 1e-50
         index = int.from_bytes(digest, "big") % definition.size
         if index not in seen:
             seen.add(index)
@@ -80,8 +55,6 @@ SPREAD_POOL = 50  # candidates per architecture wanted, for a spread sample
 def spread_indices(values, k: int, seed: int) -> list[int]:
     """k positions into `values`: sorted by value, cut into k equal bins, one drawn (seeded) from each,
     so that k picks span the range instead of bunching in its middle."""
-    import random
-
     if not 0 <= k <= len(values):
         raise SpaceError(f"cannot pick {k} of {len(values)}")
     order = sorted(range(len(values)), key=lambda position: (values[position], position))

@@ -1,86 +1,163 @@
-"""Search-space definitions: the fixed skeleton and the per-stage choices, and a registry of spaces."""
+"""What a search space is (`SearchSpace`): everything space-specific behind one interface.
+
+An architecture is a tuple of choice values, one per key of its space (`SearchSpace.keys`), `None` where
+a key does not apply (a layer beyond its stage's depth). The spaces themselves (`anb`, `ofa`) and their
+registry are in `search_space.spaces`; their torch networks in a module each that only `build` imports.
+"""
 
 from __future__ import annotations
 
-import math
+import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
 
 from accelbench.common.errors import InputError
+
+if TYPE_CHECKING:
+    from accelbench.search_space.architecture import Architecture
+    from accelbench.search_space.mbconv import LayerSpec
+
+Values = tuple[Any, ...]  # one choice per key of the space, None where the key does not apply
+
+MAC_CONVENTIONS = ("reference", "conv_linear")
 
 
 class SpaceError(InputError):
     """An architecture, encoding or space name that does not fit the search space."""
 
 
+KINDS = ("stem", "mbconv", "head")
+
+
 @dataclass(frozen=True)
-class SearchSpace:
-    """A MnasNet-style space: a fixed skeleton of MBConv stages, each with its own choices."""
+class Block:
+    """A block of a network, as per-block latency tables (ProxylessNAS-style) count them: the stem, the
+    head, or one MBConv layer by (stage, expansion, kernel, squeeze-excite, first of its stage or repeated)."""
+
+    kind: str  # stem, mbconv, head
+    stage: int | None = None
+    expansion: int | None = None
+    kernel: int | None = None
+    se: bool | None = None
+    first: bool | None = None  # the stage's first layer (its stride and input width) or a repeated one
+    space: str = "anb"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SpaceError(f"block kind={self.kind!r} is not allowed; choices are {', '.join(KINDS)}")
+
+    @property
+    def key(self) -> str:
+        """e.g. stem, head, s3-e6k5se-first, s0-e1k3-repeat."""
+        if self.kind != "mbconv":
+            return self.kind
+        return f"s{self.stage}-e{self.expansion}k{self.kernel}{'se' if self.se else ''}-{'first' if self.first else 'repeat'}"
+
+    @property
+    def block_id(self) -> str:
+        """The first 16 hex digits of SHA-256 of "<space>-block/<key>" (the id its records are keyed by)."""
+        return hashlib.sha256(f"{self.space}-block/{self.key}".encode("ascii")).hexdigest()[:16]
+
+    @classmethod
+    def from_key(cls, key: str, space: str = "anb") -> "Block":
+        if key in ("stem", "head"):
+            return cls(key, space=space)
+        try:
+            stage, choice, position = key.split("-")
+            expansion, kernel = choice[1:].split("k")
+            return cls("mbconv", int(stage[1:]), int(expansion), int(kernel.removesuffix("se")), kernel.endswith("se"), position == "first", space)
+        except ValueError:
+            raise SpaceError(f"block {key!r} is not of the form s<stage>-e<E>k<K>[se]-first|repeat, stem or head") from None
+
+
+class SearchSpace(ABC):
+    """One search space: its choices, how an architecture is written and numbered, its closed-form cost,
+    its network and its blocks (for per-block latency tables)."""
 
     name: str
-    expansion_choices: tuple[int, ...]
-    kernel_choices: tuple[int, ...]
-    layer_choices: tuple[tuple[int, ...], ...]  # one tuple per stage
-    se_choices: tuple[bool, ...]
-    stem_channels: int
-    stage_channels: tuple[int, ...]
-    stage_strides: tuple[int, ...]
-    head_channels: int
     num_classes: int
-    dropout: float
-    stochastic_depth: float
+    network_module: str  # the module (it imports torch) with build(architecture, ...) and build_block(block, ...)
 
+    # --- choices ---
     @property
-    def num_stages(self) -> int:
-        return len(self.stage_channels)
+    @abstractmethod
+    def keys(self) -> tuple[str, ...]:
+        """The flat keys of an architecture, in encoding order (the reference's, for `anb`)."""
 
-    def stage_input_channels(self, stage: int) -> int:
-        return self.stem_channels if stage == 0 else self.stage_channels[stage - 1]
-
-    def stage_size(self, stage: int) -> int:
-        """How many distinct configurations one stage has."""
-        return (
-            len(self.expansion_choices)
-            * len(self.kernel_choices)
-            * len(self.layer_choices[stage])
-            * len(self.se_choices)
-        )
-
-    @property
-    def reference_keys(self) -> tuple[str, ...]:
-        """The reference's flat keys, `block{i}_{e,k,l,se}`, stage by stage."""
-        return tuple(f"block{stage}_{field}" for stage in range(self.num_stages) for field in ("e", "k", "l", "se"))
-
+    @abstractmethod
     def choices_of(self, key: str) -> tuple:
-        """The allowed values of one reference key, e.g. `block5_l` -> (1, 2, 3, 4)."""
-        stage, field = int(key[len("block") : key.index("_")]), key.split("_", 1)[1]
-        return {"e": self.expansion_choices, "k": self.kernel_choices, "l": self.layer_choices[stage], "se": self.se_choices}[field]
+        """The values `key` allows, in the space's order."""
 
     @property
+    @abstractmethod
+    def key_pattern(self) -> str:
+        """The keys in words, for messages, e.g. block0..6_{e,k,l,se}."""
+
+    def missing_keys(self, keys: Mapping[str, Any]) -> list[str]:
+        """The keys an architecture needs that the mapping `keys` lacks."""
+        return [key for key in self.keys if key not in keys]
+
+    def default_of(self, key: str) -> Any:
+        """The value a ConfigSpace of the space starts from."""
+        return self.choices_of(key)[0]
+
+    def conditions(self) -> tuple[tuple[str, str, tuple], ...]:
+        """(key, parent key, parent values under which key applies): a layer's keys apply only in deep enough stages."""
+        return ()
+
+    @abstractmethod
+    def check(self, values: Values) -> Values:
+        """`values` if they are an architecture of the space, else a SpaceError naming the first key that is not."""
+
+    # --- numbering and text ---
+    @property
+    @abstractmethod
     def size(self) -> int:
-        """The number of distinct architectures in the space."""
-        return math.prod(self.stage_size(stage) for stage in range(self.num_stages))
+        """How many distinct architectures the space has."""
 
+    @abstractmethod
+    def to_index(self, values: Values) -> int:
+        """The architecture's number in [0, size)."""
 
-ANB = SearchSpace(
-    name="anb",
-    expansion_choices=(1, 4, 6),
-    kernel_choices=(3, 5),
-    layer_choices=((1, 2, 3),) * 5 + ((1, 2, 3, 4),) + ((1, 2, 3),),
-    se_choices=(True, False),  # the reference's ConfigSpace order
-    stem_channels=32,
-    stage_channels=(16, 24, 40, 80, 112, 192, 320),
-    stage_strides=(1, 2, 2, 2, 1, 2, 1),
-    head_channels=1280,
-    num_classes=1000,
-    dropout=0.2,
-    stochastic_depth=0.2,
-)
+    @abstractmethod
+    def from_index(self, index: int) -> Values:
+        """The architecture numbered `index` (0 <= index < size, checked by the caller)."""
 
-SPACES: dict[str, SearchSpace] = {ANB.name: ANB}
+    @abstractmethod
+    def compact(self, values: Values) -> str:
+        """A short human string of the architecture; its arch_id is hashed from it."""
 
+    @abstractmethod
+    def parse_compact(self, text: str) -> Values:
+        """The values of a compact string (checked afterwards by the caller)."""
 
-def get_space(name: str) -> SearchSpace:
-    try:
-        return SPACES[name]
-    except KeyError:
-        raise SpaceError(f"space={name!r} is unknown; known spaces are {', '.join(sorted(SPACES))}") from None
+    # --- closed forms ---
+    def resolution_of(self, values: Values) -> int:
+        """The input resolution the architecture is measured at: a fixed one, or one of its choices."""
+        return 224
+
+    @abstractmethod
+    def count_params(self, architecture: "Architecture", num_classes: int) -> int:
+        """Parameters of the network, without torch."""
+
+    @abstractmethod
+    def count_macs(self, architecture: "Architecture", resolution: int, num_classes: int, convention: str) -> int:
+        """Multiply-accumulates of one image at `resolution` px, without torch (`MAC_CONVENTIONS`)."""
+
+    # --- blocks ---
+    @abstractmethod
+    def all_blocks(self) -> tuple["Block", ...]:
+        """Every distinct block of the space (the rows of a per-block latency table)."""
+
+    @abstractmethod
+    def blocks_of(self, architecture: "Architecture") -> list["Block"]:
+        """The network's blocks in order, each one of `all_blocks()`."""
+
+    @abstractmethod
+    def block_layer(self, block: "Block") -> "LayerSpec":
+        """An MBConv block's channels, stride, kernel and squeeze width."""
+
+    @abstractmethod
+    def block_input_shape(self, block: "Block", resolution: int) -> tuple[int, int, int]:
+        """(channels, height, width) of the block's input when the network's input is `resolution` px."""

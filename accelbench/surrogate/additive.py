@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from accelbench.search_space import ANB
-from accelbench.search_space.blocks import all_blocks
+from accelbench.search_space.blocks import all_blocks, input_shape, layer_of
 from accelbench.surrogate.features import CHOICE_COLUMNS
 
 HUBER_K = 0.5  # Huber's threshold in robust standard deviations of the log-error (chosen on the VCK190 latency's validation split: 0.3-0.7 tie, 1.345 and above rank worse)
@@ -96,8 +96,8 @@ def block_physics() -> np.ndarray:
         if block.kind != "mbconv":
             rows.append([0, 0, 0, 0, 0, 0, 1 if block.kind == "stem" else 0])
             continue
-        layer = block.layer()
-        _, size, _ = block.input_shape(224)
+        layer = layer_of(block)
+        _, size, _ = input_shape(block, 224)
         out = -(-size // layer.stride)
         expanded = layer.expanded_channels
         pointwise = (size * size * layer.input_channels * expanded if layer.has_expansion else 0) + out * out * expanded * layer.output_channels

@@ -41,8 +41,8 @@ def load_explainer(folder: Path, target: str) -> tuple[LinearModel, dict, dict]:
 
 def stage_terms(model: LinearModel, stage: int) -> pd.DataFrame:
     """f_stage over the stage's configurations (others at their reference), relative to its reference configuration."""
-    reference = [ANB.choices_of(key)[0] for key in ANB.reference_keys]
-    reference = [0 if key.endswith("_se") else value for key, value in zip(ANB.reference_keys, reference)]
+    reference = [ANB.choices_of(key)[0] for key in ANB.keys]
+    reference = [0 if key.endswith("_se") else value for key, value in zip(ANB.keys, reference)]
     values = [(0, 1) if field == "se" else ANB.choices_of(f"block{stage}_{field}") for field in FIELDS]
     configurations = list(itertools.product(*values))
     rows = np.tile(np.array(reference, dtype=np.int64), (len(configurations), 1))

@@ -18,7 +18,7 @@ from accelbench.search_space import ANB, Architecture, Stage, SpaceError, count_
 
 FIELDS = ("e", "k", "l", "se")
 STAGES = ANB.num_stages
-CHOICE_COLUMNS = list(ANB.reference_keys)
+CHOICE_COLUMNS = list(ANB.keys)
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +26,7 @@ def stage_tables() -> tuple[np.ndarray, np.ndarray, int, int]:
     """(params[stage, e, k, l, se], macs[...], base_params, base_macs) indexed by the choice values."""
     space = ANB
     base = [Stage(space.expansion_choices[0], space.kernel_choices[0], space.layer_choices[i][0], False) for i in range(STAGES)]
-    base_architecture = Architecture(tuple(base))
+    base_architecture = Architecture(ANB.values_of(tuple(base)))
     base_params, base_macs = count_params(base_architecture), count_macs(base_architecture)
     params = np.zeros((STAGES, 7, 6, 5, 2), dtype=np.int64)
     macs = np.zeros_like(params)
@@ -37,7 +37,7 @@ def stage_tables() -> tuple[np.ndarray, np.ndarray, int, int]:
                     for se in (False, True):
                         stages = list(base)
                         stages[stage] = Stage(e, k, l, se)
-                        architecture = Architecture(tuple(stages))
+                        architecture = Architecture(ANB.values_of(tuple(stages)))
                         params[stage, e, k, l, int(se)] = count_params(architecture) - base_params
                         macs[stage, e, k, l, int(se)] = count_macs(architecture) - base_macs
     return params, macs, base_params, base_macs

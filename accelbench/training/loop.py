@@ -166,7 +166,7 @@ def check_trainable(architecture: Architecture, recipe: Recipe, num_classes: int
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
             before = torch.cuda.memory_allocated(device)
-        session = Session(build(architecture, num_classes, recipe.activation), recipe, device)
+        session = Session(build(architecture, num_classes=num_classes, activation=recipe.activation), recipe, device)
         session.model.train()
         images = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=session.memory_format)
         labels = torch.zeros(batch, dtype=torch.long, device=device)
@@ -300,7 +300,7 @@ def random_weight_top1(architecture: Architecture, recipe: Recipe, data: Trainin
     `recipe.random_weight_epochs` epochs.
     """
     torch.manual_seed(seed)
-    model = build(architecture, data.num_classes(recipe.subset), recipe.activation, dropout=0.0, stochastic_depth=0.0)
+    model = build(architecture, num_classes=data.num_classes(recipe.subset), activation=recipe.activation, dropout=0.0, stochastic_depth=0.0)
     session = Session(model, recipe, device)
     resolution = recipe.min_resolution
     train_split = data.split("train", recipe, augment=False, device=device)
@@ -374,7 +374,7 @@ def train_here(
     curve, the traced steps, the device's peak memory and a checksum of the trained parameters (data-parallel
     ranks must end with identical ones)."""
     torch.manual_seed(seed)
-    session = Session(build(architecture, data.num_classes(recipe.subset), recipe.activation, recipe.dropout, recipe.stochastic_depth, recipe.classifier_init), recipe, device)
+    session = Session(build(architecture, num_classes=data.num_classes(recipe.subset), activation=recipe.activation, dropout=recipe.dropout, stochastic_depth=recipe.stochastic_depth, classifier_init=recipe.classifier_init), recipe, device)
     if collective.ranks > 1:
         session.model = nn.parallel.DistributedDataParallel(session.model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":

@@ -20,7 +20,7 @@ def test_stage_terms_add_up_to_the_linear_models_prediction(fitted):
     values = to_values(from_architectures(architectures))
     predicted = model.predict(features_of_choices(values))
     tables = [stage_terms(model, stage) for stage in range(ANB.num_stages)]
-    smallest = [[0 if key.endswith("_se") else ANB.choices_of(key)[0] for key in ANB.reference_keys]]  # every stage's reference: squeeze-excite off
+    smallest = [[0 if key.endswith("_se") else ANB.choices_of(key)[0] for key in ANB.keys]]  # every stage's reference: squeeze-excite off
     reference = model.predict(features_of_choices(np.array(smallest, dtype=np.int64)))[0]
     rebuilt = np.full(len(values), reference)
     for stage, table in enumerate(tables):

@@ -15,4 +15,4 @@ def stages(number: int) -> st.SearchStrategy[Stage]:
     )
 
 
-architectures = st.tuples(*(stages(n) for n in range(ANB.num_stages))).map(Architecture)
+architectures = st.tuples(*(stages(n) for n in range(ANB.num_stages))).map(lambda stages: Architecture(ANB.values_of(stages)))

@@ -98,8 +98,10 @@ def test_bad_compact_strings(text):
 
 
 def test_direct_construction_validates():
+    with pytest.raises(SpaceError, match="has 28 choices"):
+        Architecture(ANB.values_of((Stage(1, 3, 1, True),)))
     with pytest.raises(SpaceError, match="has 7 stages, got 1"):
-        Architecture((Stage(1, 3, 1, True),))
+        Architecture.from_compact("e1k3l1se")
     with pytest.raises(SpaceError, match="space='nope' is unknown"):
         Architecture.from_compact(B0, space="nope")
 

@@ -7,9 +7,8 @@ import torch
 from hypothesis import given, settings
 
 from accelbench.search_space import ANB
-from accelbench.search_space.blocks import Block, all_blocks, blocks_of
+from accelbench.search_space.blocks import Block, all_blocks, blocks_of, input_shape, layer_of
 from accelbench.search_space.builder import build_block
-from accelbench.search_space.complexity import layer_specs
 from accelbench.search_space.space import SpaceError
 from tests.search_space.strategies import architectures
 
@@ -29,8 +28,8 @@ def test_the_space_has_170_distinct_blocks():
 def test_every_block_of_every_architecture_is_in_the_table(architecture):
     blocks = blocks_of(architecture)
     assert set(blocks) <= set(all_blocks())
-    assert len(blocks) == 2 + sum(stage.layers for stage in architecture.stages)
-    assert [b.layer() for b in blocks[1:-1]] == list(layer_specs(architecture))  # the same layers the network has
+    assert len(blocks) == 2 + sum(stage.layers for stage in ANB.stages_of(architecture))
+    assert [layer_of(b) for b in blocks[1:-1]] == list(ANB.layer_specs(architecture))  # the same layers the network has
 
 
 @settings(max_examples=8, deadline=None)
@@ -40,6 +39,6 @@ def test_block_shapes_chain_into_the_network(architecture):
     x = torch.zeros(1, 3, 64, 64)
     with torch.no_grad():
         for block in blocks_of(architecture):
-            assert tuple(x.shape[1:]) == block.input_shape(64), block.key
+            assert tuple(x.shape[1:]) == input_shape(block, 64), block.key
             x = build_block(block)(x)
     assert tuple(x.shape) == (1, 1000)

@@ -1,7 +1,7 @@
 from scipy.stats import spearmanr
 
 from accelbench.search_space import Architecture, count_macs, count_params
-from accelbench.search_space.complexity import make_divisible
+from accelbench.search_space.mbconv import make_divisible
 
 B0 = Architecture.from_compact("e1k3l1se-e6k3l2se-e6k5l2se-e6k3l3se-e6k5l3se-e6k5l4se-e6k3l1se")
 
