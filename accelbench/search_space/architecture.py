@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from accelbench.search_space.space import SearchSpace, SpaceError
-from accelbench.search_space.spaces import get_space
+from accelbench.search_space.spaces import SPACES, get_space
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class Architecture:
         if not isinstance(keys, Mapping):
             raise SpaceError(f"expected a mapping of the {space} space's keys ({definition.key_pattern}), got {type(keys).__name__}")
         unknown = sorted(set(keys) - set(definition.keys), key=str)
+        foreign = unknown and not set(keys) & set(definition.keys)
+        other = next((name for name, other in SPACES.items() if foreign and name != space and set(unknown) <= set(other.keys)), None)
+        if other is not None:
+            raise SpaceError(f"these are keys of the {other} space ({unknown[0]}, ...), not of the {space} space; give space={other!r} or an {space} architecture ({definition.key_pattern})")
         missing = definition.missing_keys(keys)
         if missing:
             raise SpaceError(f"missing keys: {', '.join(missing)}")

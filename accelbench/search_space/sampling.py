@@ -28,7 +28,8 @@ def from_index(index: int, space: str = "anb") -> Architecture:
 
 
 def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
-    """`n` distinct architectures drawn uniformly; the first k of sample(n) equal sample(k)."""
+    """`n` distinct architectures drawn as the space draws them (`SearchSpace.draw`: uniformly for `anb`,
+    each choice uniformly for `ofa`); the first k of sample(n) equal sample(k)."""
     definition = get_space(space)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= definition.size:
         raise SpaceError(f"n={n!r} is not allowed; choose 0 .. {definition.size}")
@@ -40,11 +41,11 @@ def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
     while len(chosen) < n:
         digest = hashlib.sha256(f"{space}:{seed}:{counter}".encode("ascii")).digest()
         counter += 1
-        # 256 random bits modulo the space's size (1e11 for anb, 5e20 for ofa): the bias is below 1e-50
-        index = int.from_bytes(digest, "big") % definition.size
+        architecture = Architecture(definition.draw(int.from_bytes(digest, "big")), space)
+        index = to_index(architecture)
         if index not in seen:
             seen.add(index)
-            chosen.append(from_index(index, space))
+            chosen.append(architecture)
     return chosen
 
 

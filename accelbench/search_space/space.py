@@ -124,6 +124,11 @@ class SearchSpace(ABC):
     def from_index(self, index: int) -> Values:
         """The architecture numbered `index` (0 <= index < size, checked by the caller)."""
 
+    def draw(self, bits: int) -> Values:
+        """The architecture that a random integer of 256 bits picks, for seeded sampling: uniform over
+        the architectures unless a space says otherwise (bias below 1e-50 for sizes up to 1e21)."""
+        return self.from_index(bits % self.size)
+
     @abstractmethod
     def compact(self, values: Values) -> str:
         """A short human string of the architecture; its arch_id is hashed from it."""

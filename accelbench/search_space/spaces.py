@@ -4,9 +4,10 @@ for its torch network, named by its `network_module`), and one entry here."""
 from __future__ import annotations
 
 from accelbench.search_space.anb import ANB
+from accelbench.search_space.ofa import OFA
 from accelbench.search_space.space import SearchSpace, SpaceError
 
-SPACES: dict[str, SearchSpace] = {space.name: space for space in (ANB,)}
+SPACES: dict[str, SearchSpace] = {space.name: space for space in (ANB, OFA)}
 
 
 def get_space(name: str) -> SearchSpace:
