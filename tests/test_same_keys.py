@@ -36,7 +36,7 @@ def snapshot(tarball: Path, work: Path) -> dict:
         except Exception:  # noqa: BLE001 - a proxy-search preset is not a sweep
             continue
         tasks = plan.sweep_tasks(sweep, plan.sweep_architectures(sweep), "fixed-data-id")
-        found["tasks"][preset] = hashlib.sha256("\n".join(f"{task.key} {task.stage}" for task in tasks).encode()).hexdigest()
+        found["tasks"][preset] = hashlib.sha256("\n".join(f"{task.key} {task.label}" for task in tasks).encode()).hexdigest()
     previous = os.getcwd()
     os.chdir(work)
     try:

@@ -134,10 +134,10 @@ class Driver:
         self.store.write(task.table, [row])
         for run in self.runs.values():
             run.recorded(task, row)
-        self.statuses.setdefault(task.stage, Counter())[row["status"]] += 1
+        self.statuses.setdefault(task.label, Counter())[row["status"]] += 1
         self.progress.record(row["status"])
         if row["status"] != "ok":
-            print(f"  {task.stage} {task.subject}: {row['status']}: {(row.get('error') or '')[:200]}", file=self.stream, flush=True)
+            print(f"  {task.label} {task.subject}: {row['status']}: {(row.get('error') or '')[:200]}", file=self.stream, flush=True)
 
     def finish(self, ref: ray.ObjectRef) -> None:
         task = self.in_flight.pop(ref)
@@ -148,7 +148,7 @@ class Driver:
         except SYSTEM_FAILURES as error:
             run.lost(task)
             if self.attempts[task.key] <= self.sweep.scheduling.max_retries:
-                print(f"  {task.stage} {task.subject}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
+                print(f"  {task.label} {task.subject}: worker lost ({type(error).__name__}); retrying", file=self.stream, flush=True)
                 run.requeue(task)
                 return
             row = run.row(task, "failed", f"worker died {self.attempts[task.key]} times; last: {describe(error)}", self.attempts[task.key])

@@ -1,11 +1,11 @@
-"""`accelbench space info|sample|stats`."""
+"""`accelbench space info|sample|stats`, for any registered space (`--space`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from accelbench.search_space import count_macs, count_params, get_space, sample
+from accelbench.search_space import SPACES, count_macs, count_params, get_space, sample
 from accelbench.search_space.jsonl import read_architectures
 from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import emit, json_lines
@@ -16,19 +16,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = space.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     info = actions.add_parser("info", help="describe the space")
-    info.add_argument("--space", default="anb")
+    info.add_argument("--space", default="anb", help=f"one of {', '.join(SPACES)}")
     info.set_defaults(handler=info_command)
 
-    sampler = actions.add_parser("sample", help="N distinct architectures, uniformly, as JSON lines of reference keys")
+    sampler = actions.add_parser("sample", help="N distinct architectures, seeded, as JSON lines of the space's keys")
     sampler.add_argument("--n", type=int, required=True)
     sampler.add_argument("--seed", type=int, default=0)
-    sampler.add_argument("--space", default="anb")
+    sampler.add_argument("--space", default="anb", help=f"one of {', '.join(SPACES)}")
     sampler.add_argument("--output", help="file to write (default: stdout)")
     sampler.set_defaults(handler=sample_command)
 
-    stats = actions.add_parser("stats", help="arch_id, params and MACs (224 px) of each architecture of a JSON-lines file")
-    stats.add_argument("--input", required=True, help="JSON lines, one architecture per line in reference keys")
-    stats.add_argument("--resolution", type=int, default=224)
+    stats = actions.add_parser("stats", help="arch_id, params and MACs of each architecture of a JSON-lines file")
+    stats.add_argument("--input", required=True, help="JSON lines, one architecture per line in its space's keys (and its space, when not anb)")
+    stats.add_argument("--resolution", type=int, help="input size in px for the MACs (default: the architecture's own; 224 for anb)")
     stats.add_argument("--output", help="file to write (default: stdout)")
     stats.set_defaults(handler=stats_command)
 
@@ -38,17 +38,9 @@ def info_command(arguments: argparse.Namespace) -> None:
     description = {
         "space": space.name,
         "size": space.size,
-        "stages": space.num_stages,
-        "choices": {
-            "e": list(space.expansion_choices),
-            "k": list(space.kernel_choices),
-            "l": [list(choices) for choices in space.layer_choices],
-            "se": list(space.se_choices),
-        },
-        "stem_channels": space.stem_channels,
-        "stage_channels": list(space.stage_channels),
-        "stage_strides": list(space.stage_strides),
-        "head_channels": space.head_channels,
+        "keys": {key: list(space.choices_of(key)) for key in space.keys},
+        "conditions": [f"{key} applies when {parent} is one of {', '.join(map(str, values))}" for key, parent, values in space.conditions()],
+        "blocks": len(space.all_blocks()),
         "num_classes": space.num_classes,
     }
     print(json.dumps(description, indent=2))
@@ -61,7 +53,7 @@ def sample_command(arguments: argparse.Namespace) -> None:
     if not 1 <= arguments.n <= MAX_SAMPLE:
         raise UsageError(f"--n {arguments.n} is not allowed; it must be in [1, {MAX_SAMPLE:,}]")
     architectures = sample(arguments.n, arguments.seed, arguments.space)
-    emit(json_lines(architecture.to_reference() for architecture in architectures), arguments.output)
+    emit(json_lines({"space": architecture.space, **architecture.to_reference()} for architecture in architectures), arguments.output)
 
 
 def stats_command(arguments: argparse.Namespace) -> None:

@@ -91,8 +91,8 @@ def test_plan_counts_done_tasks_and_retries_only_the_statuses_asked(tmp_path):
 
     profile_tasks = [task for task in plan.todo if task.table == "profile"]
     for task, status in zip(profile_tasks, ["ok", "failed", "unavailable"]):
-        measurement = Measurement(task.architecture.arch_id, task.target.target, status, error=None if status == "ok" else "why")
-        store.write("profile", [profile_row(measurement.to_row(), task.target.reported, now(), "test", 1)])
+        measurement = Measurement(task.architecture.arch_id, task.detail.target, status, error=None if status == "ok" else "why")
+        store.write("profile", [profile_row(measurement.to_row(), task.detail.reported, now(), "test", 1)])
     plan = make_plan(sweep, store)
     assert plan.done == 3 and {task.table for task in plan.todo} == {"train"}
     retried = make_plan(sweep, store, retry=("failed",))

@@ -193,8 +193,8 @@ def fake_collect(cost_of, score_of):
         recipe = sweep.training.resolved_recipe
         with store.lock("test"):
             for task in make_plan(sweep, store, data_id=store.test_data_id).todo:
-                result = {"arch_id": task.architecture.arch_id, "recipe_id": recipe.recipe_id, "recipe_name": recipe.name, "seed": task.seed,
-                          "status": "ok", "val_top1": score_of(task.architecture, recipe, task.seed), "val_top5": None, "top1_convention": "best_of_validated",
+                result = {"arch_id": task.architecture.arch_id, "recipe_id": recipe.recipe_id, "recipe_name": recipe.name, "seed": task.detail,
+                          "status": "ok", "val_top1": score_of(task.architecture, recipe, task.detail), "val_top5": None, "top1_convention": "best_of_validated",
                           "curve": [], "random_weight_top1": None, "train_time_s": cost_of(recipe), "check_time_s": 0.0, "random_weight_time_s": None,
                           "device_name": "cpu", "device_count": 1, "train_images": None, "num_classes": None, "check_memory_bytes": 1,
                           "peak_memory_bytes": None, "trainability_rule": recipe.trainability_rule(), "error": None}

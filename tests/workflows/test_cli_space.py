@@ -20,7 +20,7 @@ def test_sample_then_stats(tmp_path, capsys):
     assert main(["space", "stats", "--input", str(samples)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for line, row in zip(lines, rows):
-        architecture = Architecture.from_reference(json.loads(line))
+        architecture = Architecture.from_json(line)
         assert row["arch_id"] == architecture.arch_id
         assert row["params"] == count_params(architecture)
         assert isinstance(row["macs"], int) and row["macs"] > 0

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep, TargetSpec
 from accelbench.search_space import Architecture
-from accelbench.search_space.blocks import Block
 
 if TYPE_CHECKING:
     from accelbench.pipeline.plan import Plan
@@ -20,22 +19,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Task:
+    """One piece of a stage's work. The driver reads only `key`, `table`, `label` and `subject`; what
+    else the stage needs travels in `detail`, which only that stage reads."""
+
     key: str
     table: str  # the stage's name: its records' table
-    architecture: Architecture | None  # None for a block
-    seed: int | None = None  # train tasks
-    target: TargetSpec | None = None  # profile and blocks tasks
-    block: Block | None = None  # blocks tasks
-
-    @property
-    def stage(self) -> str:
-        """The task's stage, in messages and counts: train, or profile:<target>, blocks:<target>."""
-        return self.table if self.target is None else f"{self.table}:{self.target.name}"
-
-    @property
-    def subject(self) -> str:
-        """What the task is about, in messages: an arch_id or a block."""
-        return self.block.key if self.block else self.architecture.arch_id
+    architecture: Architecture | None  # None for work of the whole space (a block)
+    label: str  # the stage in messages and counts: train, profile:<target>, blocks:<target>
+    subject: str  # what the task is about, in messages: an arch_id or a block
+    detail: Any = None  # the stage's own: a seed (train), a TargetSpec (profile), (TargetSpec, Block) (blocks)
 
 
 @dataclass

@@ -22,7 +22,7 @@ class BlocksStage:
     def tasks(self, sweep: Sweep, architectures: list[Architecture], data_id: str | None) -> list[tuple[int, Task]]:
         """Keyed by block and target; placed after every architecture."""
         specs = [spec for spec in sweep.profiling.targets if spec.blocks] if sweep.profiling else []
-        return [(len(architectures), Task(task_key(block.block_id, "blocks", spec.target.target_id), self.table, None, target=spec, block=block))
+        return [(len(architectures), Task(task_key(block.block_id, "blocks", spec.target.target_id), self.table, None, f"{self.table}:{spec.name}", block.key, detail=(spec, block)))
                 for spec in specs for block in all_blocks(sweep.architectures.space)]
 
     def start(self, context: RunContext, tasks: list[Task]) -> StageRun:
@@ -38,19 +38,21 @@ class BlocksRun(StageRun):
         self.reasons = target_reasons(context)
 
     def unavailable(self, task: Task) -> str | None:
-        return self.reasons.get(task.target.name)
+        spec, _ = task.detail
+        return self.reasons.get(spec.name)
 
     def submit(self, task: Task, attempt: int) -> Any:
-        spec = task.target
+        spec, block = task.detail
         options = ray_resources(spec.resources, spec.target.threads)
         if options["num_gpus"]:
             options["max_calls"] = 1  # GPU memory leaks across tasks in one worker (ray#29606)
         remote = self.remote.options(max_retries=0, name=f"blocks:{spec.name}", **options)
-        return remote.remote(task.block.key, task.block.space, spec.target.to_dict(), self.context.sweep.profiling.cache, self.context.version, attempt)
+        return remote.remote(block.key, block.space, spec.target.to_dict(), self.context.sweep.profiling.cache, self.context.version, attempt)
 
     def row(self, task: Task, status: str, error: str, attempts: int) -> dict[str, Any]:
-        measurement = Measurement(task.block.block_id, task.target.target, status, error=error)
-        return block_row(measurement.to_row(), task.block, now(), self.context.version, attempts)
+        spec, block = task.detail
+        measurement = Measurement(block.block_id, spec.target, status, error=error)
+        return block_row(measurement.to_row(), block, now(), self.context.version, attempts)
 
 
 def profile_block(block_key: str, space: str, target: dict[str, Any], cache: str | None, code_version: str, attempts: int) -> dict[str, Any]:

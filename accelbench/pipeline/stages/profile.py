@@ -33,7 +33,7 @@ class ProfileStage:
     def tasks(self, sweep: Sweep, architectures: list[Architecture], data_id: str | None) -> list[tuple[int, Task]]:
         """Keyed by architecture and target (its settings' id)."""
         targets = [(spec, spec.target.target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
-        return [(index, Task(task_key(architecture.arch_id, "profile", target_id), self.table, architecture, target=spec))
+        return [(index, Task(task_key(architecture.arch_id, "profile", target_id), self.table, architecture, f"{self.table}:{spec.name}", architecture.arch_id, detail=spec))
                 for index, architecture in enumerate(architectures) for spec, target_id in targets]
 
     def start(self, context: RunContext, tasks: list[Task]) -> StageRun:
@@ -48,7 +48,7 @@ def target_reasons(context: RunContext) -> dict[str, str]:
 
 
 def needs_weights(task: Task) -> bool:
-    return get_backend(task.target.target.backend).needs_trained_weights
+    return get_backend(task.detail.target.backend).needs_trained_weights
 
 
 class ProfileRun(StageRun):
@@ -65,7 +65,7 @@ class ProfileRun(StageRun):
         self.exports_left: Counter[tuple[str, int]] = Counter()
         if any(needs_weights(task) for task in self.queue):
             self.weights = self.recorded_weights()
-            training = {task.architecture.arch_id for task in context.plan.todo if task.table == "train" and task.seed == context.first_seed}
+            training = {task.architecture.arch_id for task in context.plan.todo if task.table == "train" and task.detail == context.first_seed}
             ready = []
             for task in self.queue:
                 if needs_weights(task) and task.architecture.arch_id in training:
@@ -90,16 +90,16 @@ class ProfileRun(StageRun):
 
     def needs_onnx(self, task: Task) -> bool:
         """Whether the task takes the architecture's shared ONNX export."""
-        return get_backend(task.target.target.backend).needs_onnx and task.target.name not in self.reasons
+        return get_backend(task.detail.target.backend).needs_onnx and task.detail.name not in self.reasons
 
     def unavailable(self, task: Task) -> str | None:
-        reason = self.reasons.get(task.target.name)
+        reason = self.reasons.get(task.detail.name)
         if reason is None and needs_weights(task) and not self.weights.get(task.architecture.arch_id):
             return NO_WEIGHTS
         return reason
 
     def submit(self, task: Task, attempt: int) -> Any:
-        spec, sweep = task.target, self.context.sweep
+        spec, sweep = task.detail, self.context.sweep
         onnx = None
         if self.needs_onnx(task):
             key = export_key(task)
@@ -117,8 +117,8 @@ class ProfileRun(StageRun):
 
     def row(self, task: Task, status: str, error: str, attempts: int) -> dict[str, Any]:
         record = unavailable if status == "unavailable" else failed
-        measurement = record(task.architecture.arch_id, task.target.target, error)
-        return profile_row(measurement.to_row(), task.target.reported, now(), self.context.version, attempts)
+        measurement = record(task.architecture.arch_id, task.detail.target, error)
+        return profile_row(measurement.to_row(), task.detail.reported, now(), self.context.version, attempts)
 
     def finished(self, task: Task) -> None:
         if self.needs_onnx(task):
@@ -128,7 +128,7 @@ class ProfileRun(StageRun):
                 self.exports.pop(key, None)  # drops the last reference: the object store frees the ONNX bytes
 
     def recorded(self, task: Task, row: dict[str, Any]) -> None:
-        if task.table == "train" and task.seed == self.context.first_seed:  # release what waited for these weights
+        if task.table == "train" and task.detail == self.context.first_seed:  # release what waited for these weights
             arch_id = task.architecture.arch_id
             self.weights[arch_id] = row.get("weights_path") if row["status"] == "ok" else None
             self.queue.extend(self.waiting.pop(arch_id, []))
@@ -138,7 +138,7 @@ class ProfileRun(StageRun):
 
 
 def export_key(task: Task) -> tuple[str, int]:
-    return task.architecture.arch_id, task.target.target.resolution
+    return task.architecture.arch_id, task.detail.target.resolution
 
 
 def export_onnx_bytes(architecture_json: str, resolution: int, cache: str | None) -> bytes:

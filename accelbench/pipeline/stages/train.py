@@ -26,7 +26,7 @@ class TrainStage:
         if not sweep.training:
             return []
         configs = [(seed, train_config_id(sweep.training.resolved_recipe.recipe_id, seed, data_id)) for seed in sweep.training.seeds]
-        return [(index, Task(task_key(architecture.arch_id, "train", config_id), self.table, architecture, seed=seed))
+        return [(index, Task(task_key(architecture.arch_id, "train", config_id), self.table, architecture, self.table, architecture.arch_id, detail=seed))
                 for index, architecture in enumerate(architectures) for seed, config_id in configs]
 
     def start(self, context: RunContext, tasks: list[Task]) -> StageRun:
@@ -73,10 +73,10 @@ class TrainRun(StageRun):
     def submit(self, task: Task, attempt: int) -> Any:
         actor = self.busy[task.key] = self.idle.pop()
         weights_to = (self.context.store.uri, Store.weights_path(task.key)) if self.keep_weights else None
-        return actor.train.remote(task.architecture.to_json(), self.recipe, task.seed, self.context.plan.data_id, weights_to, self.context.version, attempt)
+        return actor.train.remote(task.architecture.to_json(), self.recipe, task.detail, self.context.plan.data_id, weights_to, self.context.version, attempt)
 
     def row(self, task: Task, status: str, error: str, attempts: int) -> dict[str, Any]:
-        return failed_train(task.architecture, self.recipe, task.seed, self.context.plan.data_id, status, error, self.context.version, attempts)
+        return failed_train(task.architecture, self.recipe, task.detail, self.context.plan.data_id, status, error, self.context.version, attempts)
 
     def lost(self, task: Task) -> None:
         self.retire(self.busy.pop(task.key))
