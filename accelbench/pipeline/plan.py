@@ -25,7 +25,7 @@ class Plan:
 def sweep_architectures(sweep: Sweep) -> list[Architecture]:
     source = sweep.architectures
     if source.file is not None:
-        return list(dict.fromkeys(read_architectures(source.file)))  # keeps the first of repeated lines
+        return list(dict.fromkeys(read_architectures(source.file, (source.space,), f"the sweep's [architectures] space = {source.space!r}")))  # keeps the first of repeated lines
     if source.select == "spread":
         return sample_spread(source.sample, source.seed, source.space)
     return sample(source.sample, source.seed, source.space)

@@ -123,6 +123,9 @@ def _without_none(values: Any) -> Any:
     return [_without_none(value) for value in values] if isinstance(values, (list, tuple)) else values
 
 
+COLLECTABLE_SPACES = ("anb",)  # the archs table's columns are anb's keys
+
+
 # --- validation: one pydantic table per config table (accelbench.common.config), then the values above ---
 class ArchitecturesTable(Table):
     space: Literal[tuple(SPACES)] = ArchitectureSource.space
@@ -133,6 +136,9 @@ class ArchitecturesTable(Table):
 
     @model_validator(mode="after")
     def one_source(self) -> "ArchitecturesTable":
+        if self.space not in COLLECTABLE_SPACES:
+            raise ValueError(f"[architectures] space={self.space!r} cannot be collected yet: the records hold the keys of {', '.join(COLLECTABLE_SPACES)} only "
+                             f"(`accelbench space info|sample|stats --space {self.space}` work)")
         if (self.sample is None) == (self.file is None):
             raise ValueError("[architectures] needs exactly one of sample = N or file = PATH")
         if self.file is not None and self.select != "uniform":

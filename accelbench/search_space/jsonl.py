@@ -47,7 +47,9 @@ def _stem(key: str) -> str:
     return re.split(r"[\d_]", str(key), maxsplit=1)[0]
 
 
-def read_architectures(path: str | Path) -> list[Architecture]:
+def read_architectures(path: str | Path, spaces: tuple[str, ...] | None = None, reader: str = "") -> list[Architecture]:
+    """The file's architectures; with `spaces`, a line of another space is an error naming it (`reader`
+    says who takes only those spaces, for the message)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -56,6 +58,9 @@ def read_architectures(path: str | Path) -> list[Architecture]:
     except UnicodeDecodeError as error:
         raise SpaceError(f"{path}: not UTF-8 text (byte {error.start}); expected JSON lines of architectures") from None
     architectures = parse_architecture_lines(text.splitlines(), str(path))
+    other = next((number for number, a in enumerate(architectures, start=1) if spaces is not None and a.space not in spaces), None)
+    if other is not None:
+        raise SpaceError(f"{path}: architecture {other} is of the {architectures[other - 1].space} space; {reader or 'this'} takes {' or '.join(spaces)} architectures")
     if not architectures:
         raise SpaceError(f"{path} holds no architectures; expected JSON lines, one architecture of reference keys per line")
     return architectures

@@ -91,7 +91,7 @@ def profile_command(arguments: argparse.Namespace) -> None:
     availability = backend.available(target)
     if not availability:  # a sweep records this as `unavailable` and goes on; asked for here, it is an error
         raise UsageError(f"backend {target.backend} on device {target.device} is unavailable here: {availability.reason}")
-    architectures = read_architectures(arguments.input)
+    architectures = read_architectures(arguments.input, ("anb",), "profiling")
     rows = []
     for number, architecture in enumerate(architectures, start=1):
         measurement = profile(architecture, target, Path(arguments.cache))

@@ -101,7 +101,7 @@ def query_command(arguments: argparse.Namespace) -> None:
         raise UsageError(f"--output {arguments.output}: the suffix must be .csv or .parquet")
     check_output_file(arguments.output)
     benchmark = Benchmark.load(arguments.surrogates)
-    architectures = read_architectures(arguments.input)
+    architectures = read_architectures(arguments.input, ("anb",), "a benchmark of the anb space")
     frame = pd.DataFrame([a.to_reference() for a in architectures])
     started = time.perf_counter()
     predictions = benchmark.query(frame, arguments.targets)

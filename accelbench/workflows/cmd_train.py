@@ -50,7 +50,7 @@ def train_command(arguments: argparse.Namespace) -> None:
     recipe = recipe_with_overrides(arguments.recipe, arguments.set)
     if arguments.output:
         check_output_file(arguments.output)  # before any training
-    architectures = read_architectures(arguments.input)
+    architectures = read_architectures(arguments.input, ("anb",), "training")
     if arguments.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here")
     data = TrainingData(resolve_data(arguments.data), workers=arguments.workers, pin_memory=arguments.device == "cuda")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from accelbench.pipeline.plan import make_plan, sweep_tasks
+from accelbench.pipeline.plan import make_plan, sweep_architectures, sweep_tasks
 from accelbench.pipeline.records import now, profile_row
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import ConfigError, Sweep
 from accelbench.profiling.protocol import Measurement
+from accelbench.search_space import SpaceError, sample
 from accelbench.workflows.cli import main
 from accelbench.workflows.config import load_sweep, presets
 from tests.pipeline.conftest import sweep_values, to_toml
@@ -54,6 +55,8 @@ def changed(path: str, value):
         (changed("training.overrides", {"epochs": -1}), "training.overrides: epochs=-1 is not allowed"),
         (changed("training.colour", "red"), "unknown key training.colour"),
         (changed("architectures", {"seed": 1}), "needs exactly one of sample = N or file = PATH"),
+        (changed("architectures", {"sample": 2, "space": "ofa"}), "[architectures] space='ofa' cannot be collected yet"),
+        (changed("architectures", {"sample": 2, "space": "nas101"}), "architectures.space='nas101' is not allowed; choices are anb, ofa"),
         (changed("profiling.targets.0.backend", "openvino"), "profiling.targets[0].backend='openvino' is not allowed; choices are onnxruntime"),
         (changed("profiling.targets.0.batch", 0), "profiling.targets[0]: target cpu: batch=0 is not allowed"),
         (changed("profiling.targets.0.report", ["energy"]), "report=['energy'] is not allowed"),
@@ -135,3 +138,11 @@ def test_presets_validate(preset):
 
     sweep = load_sweep(preset)
     assert sweep.profiling.targets and (sweep.training is None or sweep.training.recipe)
+
+
+def test_a_sweep_refuses_a_file_of_another_spaces_architectures(tmp_path):
+    lines = [json.dumps({"space": a.space, **a.to_reference()}) for a in [*sample(2, 0), *sample(1, 0, "ofa")]]
+    (tmp_path / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    sweep = Sweep.from_dict({**BASE, "architectures": {"file": "mixed.jsonl"}}, "sweep.toml", tmp_path)
+    with pytest.raises(SpaceError, match="architecture 3 is of the ofa space; the sweep's \\[architectures\\] space = 'anb' takes anb architectures"):
+        sweep_architectures(sweep)

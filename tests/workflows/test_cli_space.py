@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from accelbench.search_space import Architecture, count_params
+from accelbench.search_space import Architecture, count_macs, count_params
 from accelbench.workflows.cli import main
 
 
@@ -63,3 +63,20 @@ def test_stats_wrong_value_names_field(tmp_path):
 def test_missing_input_file_exits_2(tmp_path):
     result = run("space", "stats", "--input", str(tmp_path / "nope.jsonl"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_the_ofa_space_through_space_commands_and_a_clear_refusal_elsewhere(tmp_path, capsys):
+    samples = tmp_path / "ofa.jsonl"
+    assert main(["space", "sample", "--n", "3", "--seed", "1", "--space", "ofa", "--output", str(samples)]) == 0
+    assert main(["space", "stats", "--input", str(samples)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    architectures = [Architecture.from_json(line) for line in samples.read_text().splitlines()]
+    assert [row["arch_id"] for row in rows] == [a.arch_id for a in architectures] and {a.space for a in architectures} == {"ofa"}
+    assert [row["macs"] for row in rows] == [count_macs(a) for a in architectures]  # each at its own resolution
+    assert main(["space", "info", "--space", "ofa"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["size"] == 25 * 7371**5 and info["blocks"] == 92 and info["keys"]["stage0_layer3_k"] == [3, 5, 7]
+    for command in (["profile", "--backend", "onnxruntime"], ["train", "--recipe", "smoke"]):
+        result = run(*command, "--input", str(samples))
+        assert result.returncode == 2
+        assert f"{samples}: architecture 1 is of the ofa space; {'profiling' if command[0] == 'profile' else 'training'} takes anb architectures" in result.stderr
