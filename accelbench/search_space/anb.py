@@ -95,8 +95,7 @@ class MnasNetSpace(SearchSpace):
         return tuple(bool(v) if _is_bool(v) else int(v) for v in values)
 
     # --- stages: the values read four at a time ---
-    def stages_of(self, architecture: "Architecture") -> tuple[Stage, ...]:
-        values = architecture.choices
+    def stages_of(self, values: Values) -> tuple[Stage, ...]:
         return tuple(Stage(*values[i : i + len(FIELDS)]) for i in range(0, len(values), len(FIELDS)))
 
     @staticmethod
@@ -126,7 +125,7 @@ class MnasNetSpace(SearchSpace):
 
     def compact(self, values: Values) -> str:
         """e.g. "e1k3l1se-e6k3l2se-...", a stage each."""
-        return "-".join(Stage(*values[i : i + len(FIELDS)]).compact() for i in range(0, len(values), len(FIELDS)))
+        return "-".join(stage.compact() for stage in self.stages_of(values))
 
     def parse_compact(self, text: str) -> Values:
         parts = text.strip().split("-")
@@ -143,7 +142,7 @@ class MnasNetSpace(SearchSpace):
 
     # --- closed forms ---
     def layer_specs(self, architecture: "Architecture") -> Iterator[LayerSpec]:
-        for number, stage in enumerate(self.stages_of(architecture)):
+        for number, stage in enumerate(self.stages_of(architecture.choices)):
             for layer in range(stage.layers):
                 yield self._layer(number, stage.expansion, stage.kernel, stage.se, layer == 0)
 
@@ -215,7 +214,7 @@ class MnasNetSpace(SearchSpace):
 
     def blocks_of(self, architecture: "Architecture") -> list[Block]:
         blocks = [Block("stem", space=self.name)]
-        for stage, choice in enumerate(self.stages_of(architecture)):
+        for stage, choice in enumerate(self.stages_of(architecture.choices)):
             for layer in range(choice.layers):
                 blocks.append(Block("mbconv", stage, choice.expansion, choice.kernel, choice.se, layer == 0, self.name))
         return blocks + [Block("head", space=self.name)]

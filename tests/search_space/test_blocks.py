@@ -28,7 +28,7 @@ def test_the_space_has_170_distinct_blocks():
 def test_every_block_of_every_architecture_is_in_the_table(architecture):
     blocks = blocks_of(architecture)
     assert set(blocks) <= set(all_blocks())
-    assert len(blocks) == 2 + sum(stage.layers for stage in ANB.stages_of(architecture))
+    assert len(blocks) == 2 + sum(stage.layers for stage in ANB.stages_of(architecture.choices))
     assert [layer_of(b) for b in blocks[1:-1]] == list(ANB.layer_specs(architecture))  # the same layers the network has
 
 

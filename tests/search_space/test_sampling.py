@@ -33,7 +33,7 @@ def test_choices_are_uniform():
             ("layers", ANB.layer_choices[stage]),
             ("se", ANB.se_choices),
         ]:
-            counts = [sum(getattr(ANB.stages_of(a)[stage], field) == c for a in drawn) for c in choices]
+            counts = [sum(getattr(ANB.stages_of(a.choices)[stage], field) == c for a in drawn) for c in choices]
             assert chisquare(counts).pvalue > 1e-4, (stage, field, counts)
     # the index, a function of all choices, is uniform over the whole range too
     deciles = [0] * 10

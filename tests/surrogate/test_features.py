@@ -20,7 +20,7 @@ def test_params_and_macs_features_equal_the_closed_form(seed):
     names = feature_names()
     assert matrix[:, names.index("params")].tolist() == [count_params(a) for a in architectures]
     assert matrix[:, names.index("macs")].tolist() == [count_macs(a) for a in architectures]
-    assert matrix[:, names.index("depth")].tolist() == [sum(s.layers for s in ANB.stages_of(a)) for a in architectures]
+    assert matrix[:, names.index("depth")].tolist() == [sum(s.layers for s in ANB.stages_of(a.choices)) for a in architectures]
 
 
 def test_every_input_form_gives_the_same_features():

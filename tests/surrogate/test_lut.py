@@ -15,7 +15,7 @@ ARCHITECTURES = sample(30, seed=4)
 
 def test_the_lut_sum_adds_each_block_once_per_use():
     ones = {b.key: 1.0 for b in all_blocks()}
-    assert list(lut_sum(ARCHITECTURES, ones)) == [2 + sum(s.layers for s in ANB.stages_of(a)) for a in ARCHITECTURES]
+    assert list(lut_sum(ARCHITECTURES, ones)) == [2 + sum(s.layers for s in ANB.stages_of(a.choices)) for a in ARCHITECTURES]
     table = {b.key: float(i) for i, b in enumerate(all_blocks())}
     assert lut_sum(ARCHITECTURES[:1], table)[0] == sum(table[b.key] for b in blocks_of(ARCHITECTURES[0]))
     del table["head"]
