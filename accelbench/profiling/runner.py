@@ -42,6 +42,9 @@ def profile(architecture: Architecture, target: Target, cache_dir: str | Path, o
     availability = backend.available(target)
     if not availability:
         return unavailable(architecture.arch_id, target, availability.reason)
+    space, own = architecture.search_space, architecture.search_space.resolution_of(architecture.choices)
+    if space.has_resolution_choice and own != target.resolution:
+        return failed(architecture.arch_id, target, f"an {space.name} architecture is measured at its own resolution, {own} px; target {target.name} measures at {target.resolution} px")
     if backend.needs_onnx and onnx_path is None:
         try:
             onnx_path = cached_export(architecture, cache_dir, export_settings(target))

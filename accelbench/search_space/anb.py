@@ -55,6 +55,7 @@ class MnasNetSpace(SearchSpace):
     dropout: float
     stochastic_depth: float
     network_module: str = "accelbench.search_space.anb_network"
+    network_options: tuple[str, ...] = ("activation", "dropout", "stochastic_depth", "classifier_init")
 
     @property
     def num_stages(self) -> int:

@@ -8,15 +8,27 @@ from typing import Any
 
 from accelbench.search_space.architecture import Architecture
 from accelbench.search_space.blocks import Block
-from accelbench.search_space.spaces import get_space
+from accelbench.search_space.space import SpaceError
+from accelbench.search_space.spaces import SPACES, get_space
 
 
-def build(architecture: Architecture, **options: Any):
-    """The network (torch.nn.Module) of the architecture; `options` as its space's network takes them
-    (e.g. num_classes, activation, dropout, stochastic_depth, classifier_init for `anb`)."""
-    return importlib.import_module(architecture.search_space.network_module).build(architecture, **options)
+def build(architecture: Architecture, num_classes: int | None = None, **options: Any):
+    """The network (torch.nn.Module) of the architecture. `options` are a recipe's or an export's
+    network settings (activation, dropout, stochastic_depth, classifier_init); those its space's network
+    does not take are left out (`SearchSpace.network_options`: ofa fixes its activations, so a recipe's
+    activation does not apply to it). An option no space takes is an error."""
+    space = architecture.search_space
+    return importlib.import_module(space.network_module).build(architecture, num_classes=num_classes, **_taken(options, space.network_options))
 
 
-def build_block(block: Block, **options: Any):
+def build_block(block: Block, num_classes: int | None = None, **options: Any):
     """One block of a network as its own module, in eval mode: what a per-block latency table times."""
-    return importlib.import_module(get_space(block.space).network_module).build_block(block, **options)
+    space = get_space(block.space)
+    return importlib.import_module(space.network_module).build_block(block, num_classes=num_classes, **_taken(options, space.network_options))
+
+
+def _taken(options: dict[str, Any], taken: tuple[str, ...]) -> dict[str, Any]:
+    unknown = sorted(set(options) - {name for space in SPACES.values() for name in space.network_options})
+    if unknown:
+        raise SpaceError(f"network options {', '.join(unknown)} are unknown; options are {', '.join(sorted({n for s in SPACES.values() for n in s.network_options}))}")
+    return {name: value for name, value in options.items() if name in taken}

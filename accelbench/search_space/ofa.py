@@ -53,6 +53,8 @@ class MobileNetV3Space(SearchSpace):
     num_classes: int
     dropout: float
     network_module: str = "accelbench.search_space.ofa_network"
+    network_options: tuple[str, ...] = ("dropout",)  # its stages fix their activations
+    has_resolution_choice: bool = True
 
     @property
     def num_stages(self) -> int:

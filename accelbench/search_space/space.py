@@ -78,6 +78,8 @@ class SearchSpace(ABC):
     name: str
     num_classes: int
     network_module: str  # the module (it imports torch) with build(architecture, ...) and build_block(block, ...)
+    network_options: tuple[str, ...]  # the options its network takes besides num_classes (see builder.build)
+    has_resolution_choice: bool = False  # the input resolution is one of the architecture's choices (ofa)
 
     # --- choices ---
     @property

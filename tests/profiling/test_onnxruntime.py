@@ -57,3 +57,20 @@ def test_a_session_under_other_load_is_retried_then_recorded_noisy(architecture,
 
     loads = iter([0.1, 0.2])
     assert OnnxRuntimeBackend().measure(architecture, onnx_64, target).status == "ok"
+
+
+def test_an_ofa_architecture_is_measured_at_its_own_resolution(tmp_path):
+    from accelbench.search_space import Architecture, sample
+    from accelbench.search_space.blocks import all_blocks
+    from accelbench.search_space.ofa import OFA
+    from accelbench.profiling.runner import profile_block
+
+    drawn = sample(1, 2, "ofa")[0]
+    architecture = Architecture((128, *drawn.choices[1:]), "ofa")  # the smallest resolution, for speed
+    measurement = profile(architecture, Target("ort", "onnxruntime", resolution=128, options=FAST), tmp_path)
+    assert measurement.status == "ok", measurement.error
+    mismatch = profile(architecture, Target("ort", "onnxruntime", resolution=224, options=FAST), tmp_path)
+    assert mismatch.status == "failed" and "measured at its own resolution, 128 px; target ort measures at 224 px" in mismatch.error
+    block = profile_block(all_blocks("ofa")[1], Target("ort", "onnxruntime", resolution=128, options=FAST), tmp_path)
+    assert block.status == "ok", block.error
+    assert OFA.has_resolution_choice

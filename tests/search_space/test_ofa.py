@@ -140,6 +140,14 @@ def test_blocks_cover_every_architecture_and_chain_into_the_network():
 
 
 def test_the_space_fixes_its_activations():
+    from accelbench.search_space import ofa_network
+
+    architecture = sample(1, 0, "ofa")[0]
     with pytest.raises(SpaceError, match="activation='relu' does not apply to the ofa space"):
-        build(sample(1, 0, "ofa")[0], activation="relu")
+        ofa_network.build(architecture, activation="relu")
+    torch.manual_seed(0)
+    built = build(architecture, activation="relu")  # a recipe's activation: not the ofa network's to take
+    assert isinstance(built, ofa_network.Network) and not any(isinstance(m, torch.nn.SiLU) for m in built.modules())
+    with pytest.raises(SpaceError, match="network options colour are unknown"):
+        build(architecture, colour="red")
     assert get_space("ofa") is OFA
