@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["loader", "profiling_stability", "pipeline_overhead", "resume_planning", "surrogates_vs_reference", "query_speed", "cross_device", "fit_under_load"]
+BENCHMARKS = ["loader", "profiling_stability", "pipeline_overhead", "resume_planning", "surrogates_vs_reference", "query_speed", "cross_device", "fit_under_load", "lut_spaces"]
 
 
 def main(names: list[str]) -> None:

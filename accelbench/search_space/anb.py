@@ -85,14 +85,19 @@ class MnasNetSpace(SearchSpace):
         stage, field = int(key[len("block") : key.index("_")]), key.split("_", 1)[1]
         return {"e": self.expansion_choices, "k": self.kernel_choices, "l": self.layer_choices[stage], "se": self.se_choices}[field]
 
+    @cached_property
+    def key_choices(self) -> tuple[tuple, ...]:
+        """`choices_of` of every key, in key order."""
+        return tuple(self.choices_of(key) for key in self.keys)
+
     def default_of(self, key: str) -> Any:
         return False if key.endswith("_se") else self.choices_of(key)[0]  # the reference's ConfigSpace defaults
 
     def check(self, values: Values) -> Values:
         if len(values) != len(self.keys):
             raise SpaceError(f"an {self.name} architecture has {len(self.keys)} choices ({self.key_pattern}), got {len(values)}")
-        for key, value in zip(self.keys, values):
-            check_choice(key, value, self.choices_of(key))
+        for key, value, choices in zip(self.keys, values, self.key_choices):
+            check_choice(key, value, choices)
         return tuple(bool(v) if _is_bool(v) else int(v) for v in values)
 
     # --- stages: the values read four at a time ---
@@ -111,15 +116,13 @@ class MnasNetSpace(SearchSpace):
     def to_index(self, values: Values) -> int:
         """Mixed-radix number; stage 0 is the most significant digit, then e, k, l, se."""
         index = 0
-        for key, value in zip(self.keys, values):
-            choices = self.choices_of(key)
+        for value, choices in zip(values, self.key_choices):
             index = index * len(choices) + choices.index(value)
         return index
 
     def from_index(self, index: int) -> Values:
         values = []
-        for key in reversed(self.keys):
-            choices = self.choices_of(key)
+        for choices in reversed(self.key_choices):
             index, digit = divmod(index, len(choices))
             values.append(choices[digit])
         return tuple(reversed(values))

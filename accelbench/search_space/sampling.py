@@ -36,16 +36,15 @@ def sample(n: int, seed: int, space: str = "anb") -> list[Architecture]:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpaceError(f"seed={seed!r} must be an integer")
     chosen: list[Architecture] = []
-    seen: set[int] = set()
+    seen: set[tuple] = set()
     counter = 0
     while len(chosen) < n:
         digest = hashlib.sha256(f"{space}:{seed}:{counter}".encode("ascii")).digest()
         counter += 1
-        architecture = Architecture(definition.draw(int.from_bytes(digest, "big")), space)
-        index = to_index(architecture)
-        if index not in seen:
-            seen.add(index)
-            chosen.append(architecture)
+        values = definition.draw(int.from_bytes(digest, "big"))  # canonical: equal values, equal architectures
+        if values not in seen:
+            seen.add(values)
+            chosen.append(Architecture(values, space))
     return chosen
 
 

@@ -22,8 +22,13 @@ from accelbench.surrogate.models.base import SurrogateError
 
 
 def lut_sum(architectures: Iterable[Architecture], table: Mapping[str, float]) -> np.ndarray:
-    """Sum of block latencies per architecture; every block must be in the table."""
-    missing = sorted({b.key for b in all_blocks()} - set(table))
+    """Sum of block latencies per architecture, all of one space; every block of that space must be in
+    the table (a table is one space's: block keys such as `stem` recur across spaces)."""
+    architectures = list(architectures)
+    spaces = sorted({a.space for a in architectures}) or ["anb"]
+    if len(spaces) > 1:
+        raise SurrogateError(f"one block table answers for one space; these architectures are of {', '.join(spaces)}")
+    missing = sorted({b.key for b in all_blocks(spaces[0])} - set(table))
     if missing:
         raise SurrogateError(f"the block table lacks {len(missing)} blocks ({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); collect them first")
     return np.array([sum(table[block.key] for block in blocks_of(a)) for a in architectures])

@@ -47,3 +47,12 @@ def test_the_readmes_search_table_is_the_committed_results():
     assert block in (ROOT / "README.md").read_text(), "run python -m benchmarks.search_results --docs"
     for name, (_, _, figure) in search_results.COMPARISONS.items():
         assert (search_results.FIGURES / figure).stat().st_size > 10_000, figure
+
+
+def test_the_readmes_lut_table_of_both_spaces_is_the_committed_results():
+    from benchmarks import lut_spaces
+
+    results = json.loads((lut_spaces.RESULTS / "lut_spaces.json").read_text())
+    assert [r["space"] for r in results] == ["anb", "ofa"] and all(r["architectures"] >= 30 for r in results)
+    assert lut_spaces.table_markdown(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.lut_spaces --docs"
+    assert (lut_spaces.DOCS / "lut_spaces.png").stat().st_size > 10_000

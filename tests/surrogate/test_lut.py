@@ -43,3 +43,13 @@ def test_scores():
     scores = errors(measured, np.array([1.05, 2.5, 3.9, 8.0]))
     assert scores["kendall_tau"] == pytest.approx(1.0) and scores["within_10"] == 75.0
     assert scores["mape"] == pytest.approx(100 * (0.05 + 0.25 + 0.025 + 0) / 4)
+
+
+def test_one_table_answers_for_one_space():
+    table = {b.key: 1.0 for b in all_blocks("ofa")}
+    ofa = sample(3, 0, "ofa")
+    assert list(lut_sum(ofa, table)) == [len(blocks_of(a)) for a in ofa]
+    with pytest.raises(SurrogateError, match="one block table answers for one space; these architectures are of anb, ofa"):
+        lut_sum([*ofa, *ARCHITECTURES[:1]], table)
+    with pytest.raises(SurrogateError, match="the block table lacks"):
+        lut_sum(ARCHITECTURES[:1], table)
