@@ -9,16 +9,14 @@ collected records agree. The network is in `search_space.anb_network`.
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy
 
 from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size
-from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values
+from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values, check_choice, is_bool
 
 if TYPE_CHECKING:
     from accelbench.search_space.architecture import Architecture
@@ -98,7 +96,7 @@ class MnasNetSpace(SearchSpace):
             raise SpaceError(f"an {self.name} architecture has {len(self.keys)} choices ({self.key_pattern}), got {len(values)}")
         for key, value, choices in zip(self.keys, values, self.key_choices):
             check_choice(key, value, choices)
-        return tuple(bool(v) if _is_bool(v) else int(v) for v in values)
+        return tuple(bool(v) if is_bool(v) else int(v) for v in values)
 
     # --- stages: the values read four at a time ---
     def stages_of(self, values: Values) -> tuple[Stage, ...]:
@@ -242,22 +240,6 @@ class MnasNetSpace(SearchSpace):
             sizes.append(size)
             size = same_size(size, stride)
         return sizes + [size]
-
-
-def check_choice(key: str, value: Any, choices: tuple) -> None:
-    """A SpaceError naming `key` unless `value` is one of `choices` (an integer, or a boolean for a boolean key)."""
-    boolean = isinstance(choices[0], bool)
-    # bool is an int in Python: keep True out of integer keys and 1 out of boolean ones
-    if not boolean and (_is_bool(value) or not isinstance(value, numbers.Integral)):
-        raise SpaceError(f"{key}={value!r} is not an integer")
-    if _is_bool(value) != boolean or value not in choices:
-        allowed = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices)
-        raise SpaceError(f"{key}={value!r} is not allowed; choices are {allowed}")
-
-
-def _is_bool(value: Any) -> bool:
-    # numpy's bool (from ConfigSpace, pandas) is no subclass of bool
-    return isinstance(value, (bool, numpy.bool_))
 
 
 ANB = MnasNetSpace(

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from accelbench.search_space.anb import check_choice
 from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size
-from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values
+from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values, check_choice
 
 if TYPE_CHECKING:
     from accelbench.search_space.architecture import Architecture

@@ -8,9 +8,12 @@ registry are in `search_space.spaces`; their torch networks in a module each tha
 from __future__ import annotations
 
 import hashlib
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy
 
 from accelbench.common.errors import InputError
 
@@ -168,3 +171,19 @@ class SearchSpace(ABC):
     @abstractmethod
     def block_input_shape(self, block: "Block", resolution: int) -> tuple[int, int, int]:
         """(channels, height, width) of the block's input when the network's input is `resolution` px."""
+
+
+def check_choice(key: str, value: Any, choices: tuple) -> None:
+    """A SpaceError naming `key` unless `value` is one of `choices` (an integer, or a boolean for a boolean key)."""
+    boolean = isinstance(choices[0], bool)
+    # bool is an int in Python: keep True out of integer keys and 1 out of boolean ones
+    if not boolean and (is_bool(value) or not isinstance(value, numbers.Integral)):
+        raise SpaceError(f"{key}={value!r} is not an integer")
+    if is_bool(value) != boolean or value not in choices:
+        allowed = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices)
+        raise SpaceError(f"{key}={value!r} is not allowed; choices are {allowed}")
+
+
+def is_bool(value: Any) -> bool:
+    # numpy's bool (from ConfigSpace, pandas) is no subclass of bool
+    return isinstance(value, (bool, numpy.bool_))
