@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
 
 
-from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size
+from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size, stage_input_sizes
 from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values, check_choice, is_bool
 
 if TYPE_CHECKING:
@@ -227,19 +227,12 @@ class MnasNetSpace(SearchSpace):
     def block_input_shape(self, block: Block, resolution: int) -> tuple[int, int, int]:
         if block.kind == "stem":
             return 3, resolution, resolution
-        sizes = self.stage_input_sizes(resolution)
+        sizes = stage_input_sizes(resolution, self.stage_strides)
         if block.kind == "head":
             return self.stage_channels[-1], sizes[-1], sizes[-1]
         spatial = sizes[block.stage] if block.first else same_size(sizes[block.stage], self.stage_strides[block.stage])
         return self.block_layer(block).input_channels, spatial, spatial
 
-    def stage_input_sizes(self, resolution: int) -> list[int]:
-        """The spatial size entering each stage, and (last) the size entering the head."""
-        sizes, size = [], same_size(resolution, 2)  # the stem's stride
-        for stride in self.stage_strides:
-            sizes.append(size)
-            size = same_size(size, stride)
-        return sizes + [size]
 
 
 ANB = MnasNetSpace(

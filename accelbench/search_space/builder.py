@@ -28,7 +28,8 @@ def build_block(block: Block, num_classes: int | None = None, **options: Any):
 
 
 def _taken(options: dict[str, Any], taken: tuple[str, ...]) -> dict[str, Any]:
-    unknown = sorted(set(options) - {name for space in SPACES.values() for name in space.network_options})
+    known = sorted({name for space in SPACES.values() for name in space.network_options})
+    unknown = sorted(set(options) - set(known))
     if unknown:
-        raise SpaceError(f"network options {', '.join(unknown)} are unknown; options are {', '.join(sorted({n for s in SPACES.values() for n in s.network_options}))}")
+        raise SpaceError(f"network options {', '.join(unknown)} are unknown; options are {', '.join(known)}")
     return {name: value for name, value in options.items() if name in taken}

@@ -18,6 +18,15 @@ def same_size(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
+def stage_input_sizes(resolution: int, strides: tuple[int, ...]) -> list[int]:
+    """The spatial size entering each stage after a stride-2 stem, and (last) the size entering the head."""
+    sizes, size = [], same_size(resolution, 2)
+    for stride in strides:
+        sizes.append(size)
+        size = same_size(size, stride)
+    return sizes + [size]
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """One MBConv layer of a built network."""

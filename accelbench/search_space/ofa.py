@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size
+from accelbench.search_space.mbconv import LayerSpec, make_divisible, same_size, stage_input_sizes
 from accelbench.search_space.space import Block, SearchSpace, SpaceError, Values, check_choice
 
 if TYPE_CHECKING:
@@ -280,13 +280,9 @@ class MobileNetV3Space(SearchSpace):
     def block_input_shape(self, block: Block, resolution: int) -> tuple[int, int, int]:
         if block.kind == "stem":
             return 3, resolution, resolution
-        size = same_size(resolution, 2)
-        sizes = []
-        for stride in self.stage_strides:
-            sizes.append(size)
-            size = same_size(size, stride)
+        sizes = stage_input_sizes(resolution, self.stage_strides)
         if block.kind == "head":
-            return self.stage_channels[-1], size, size
+            return self.stage_channels[-1], sizes[-1], sizes[-1]
         spatial = sizes[block.stage] if block.first else same_size(sizes[block.stage], self.stage_strides[block.stage])
         return self.block_layer(block).input_channels, spatial, spatial
 

@@ -84,6 +84,12 @@ def _classifier(space: MobileNetV3Space, num_classes: int, dropout: float) -> nn
     return nn.Sequential(OrderedDict([("dropout", nn.Dropout(dropout, inplace=True)), ("linear", nn.Linear(space.head_channels, num_classes))]))
 
 
+def _classify(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The head of a module holding final_expand_layer, feature_mix_layer and classifier: OFA pools between the first two."""
+    x = module.final_expand_layer(x).mean(3, keepdim=True).mean(2, keepdim=True)
+    return module.classifier(torch.flatten(module.feature_mix_layer(x), 1))
+
+
 class Network(nn.Module):
     def __init__(self, architecture: Architecture, num_classes: int | None = None, dropout: float | None = None) -> None:
         super().__init__()
@@ -97,8 +103,7 @@ class Network(nn.Module):
         x = self.first_conv(x)
         for block in self.blocks:
             x = block(x)
-        x = self.final_expand_layer(x).mean(3, keepdim=True).mean(2, keepdim=True)
-        return self.classifier(torch.flatten(self.feature_mix_layer(x), 1))
+        return _classify(self, x)
 
 
 class _Head(nn.Module):
@@ -108,8 +113,7 @@ class _Head(nn.Module):
         self.classifier = _classifier(space, num_classes, space.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.final_expand_layer(x).mean(3, keepdim=True).mean(2, keepdim=True)
-        return self.classifier(torch.flatten(self.feature_mix_layer(x), 1))
+        return _classify(self, x)
 
 
 def _check_activation(activation: str | None) -> None:
