@@ -24,7 +24,7 @@ def run(problem: Problem, rng: np.random.Generator) -> None:
     temperature = max(float(np.std(scores[:, 0])), 1e-9)  # to start, the spread of objectives between random architectures
     cooling = FINAL_TEMPERATURE_RATIO ** (1 / max(problem.remaining, 1))
     while problem.remaining > 0:
-        neighbour = problem.project(mutate(rng, current, changes=1 + int(rng.random() < 0.3))[None, :])
+        neighbour = problem.project(mutate(rng, current, changes=1 + int(rng.random() < 0.3), space=problem.space)[None, :])
         scores, feasible = problem.evaluate(neighbour)
         value = float(fitness(scores, feasible)[0])
         if np.isfinite(value) and (not np.isfinite(current_value) or value >= current_value or rng.random() < np.exp((value - current_value) / temperature)):

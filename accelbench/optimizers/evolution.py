@@ -23,7 +23,7 @@ def run(problem: Problem, rng: np.random.Generator) -> None:
     while problem.remaining > 0:
         contenders = rng.choice(len(population), size=min(TOURNAMENT, len(population)), replace=False)
         parent = max(contenders, key=lambda i: population[i][1])
-        child = problem.project(mutate(rng, population[parent][0])[None, :])
+        child = problem.project(mutate(rng, population[parent][0], space=problem.space)[None, :])
         scores, feasible = problem.evaluate(child)
         population.append((child[0], float(fitness(scores, feasible)[0])))
         population.popleft()

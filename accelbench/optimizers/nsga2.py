@@ -22,7 +22,7 @@ def run(problem: Problem, rng: np.random.Generator) -> None:
     from pymoo.operators.repair.rounding import RoundingRepair
     from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
-    sizes = cardinalities()
+    sizes = cardinalities(problem.space)
     space = PymooProblem(n_var=len(sizes), n_obj=len(problem.objectives), n_ieq_constr=1 if problem.constraints else 0, xl=0, xu=sizes - 1, vtype=int)
     algorithm = NSGA2(pop_size=POPULATION, sampling=IntegerRandomSampling(), eliminate_duplicates=True,
                       crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),

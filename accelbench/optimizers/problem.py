@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from accelbench.optimizers.encoding import from_architectures, random_genotypes, to_architecture, to_values
+from accelbench.optimizers.encoding import canonical, from_architectures, random_genotypes, to_architecture, to_values
 from accelbench.search_space import Architecture
 from accelbench.common.errors import InputError
 from accelbench.surrogate.features import features_of_choices
@@ -55,15 +55,16 @@ class SurrogateOracle:
     def __init__(self, benchmark) -> None:
         self.benchmark = benchmark
         self.targets = list(benchmark.target_names)
+        self.space = benchmark.space
 
     def __call__(self, genotypes: np.ndarray, targets: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return self.benchmark.predict_features(features_of_choices(to_values(genotypes)), targets)
+        return self.benchmark.predict_features(features_of_choices(to_values(genotypes, self.space), self.space), targets)
 
     def project(self, genotypes: np.ndarray) -> np.ndarray:
         return genotypes
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return random_genotypes(rng, n)
+        return random_genotypes(rng, n, self.space)
 
 
 class TableBenchmark:
@@ -71,7 +72,8 @@ class TableBenchmark:
 
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
         frame = frame.reset_index(drop=True)
-        self.genotypes = from_architectures([Architecture.from_compact(c) for c in frame["compact"]])
+        self.space = frame["space"].iloc[0] if "space" in frame.columns and len(frame) else "anb"  # a wide view is of one space
+        self.genotypes = from_architectures([Architecture.from_compact(c, self.space) for c in frame["compact"]], self.space)
         self.values = {c: frame[c].to_numpy(dtype=float) for c in columns}
         self.targets = columns
         self._rows = {g.tobytes(): i for i, g in enumerate(self.genotypes)}
@@ -116,6 +118,7 @@ class Problem:
         if len(set(objectives)) != len(objectives):
             raise SearchError(f"--objective repeats a target: {', '.join(objectives)}")
         self.oracle, self.objectives, self.constraints, self.budget = oracle, objectives, constraints, budget
+        self.space = getattr(oracle, "space", "anb")
         self.signs = np.array([direction(o) for o in objectives], dtype=float)
         self._records: list[dict] = []
         self.last_violation = np.zeros(0)  # of the last evaluated genotypes (NSGA-II ranks infeasible ones by it)
@@ -140,7 +143,7 @@ class Problem:
         scores: (n, objectives), signed so that higher is better; infeasible rows are still scored."""
         if self.remaining <= 0:
             raise BudgetExhausted
-        genotypes = np.atleast_2d(np.asarray(genotypes, dtype=np.int64))[: self.remaining]
+        genotypes = canonical(np.atleast_2d(np.asarray(genotypes, dtype=np.int64))[: self.remaining], self.space)
         predicted = self.oracle(genotypes, self._targets)
         violation = np.zeros(len(genotypes))  # relative to each bound, summed: what NSGA-II's constraint handling ranks by
         for constraint in self.constraints:
@@ -161,7 +164,7 @@ class Problem:
         """Every query in order: step, architecture (compact and id), each target's mean and std, feasibility."""
         rows = []
         for record in self._records:
-            architecture = to_architecture(record["genotype"])
+            architecture = to_architecture(record["genotype"], self.space)
             rows.append({"step": record["step"], "compact": architecture.compact(), "arch_id": architecture.arch_id,
                          **{k: v for k, v in record.items() if k not in ("step", "genotype")}})
         return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ BATCH, LEARNING_RATE = 10, 0.5
 
 
 def run(problem: Problem, rng: np.random.Generator) -> None:
-    sizes = cardinalities()
+    sizes = cardinalities(problem.space)
     logits = [np.zeros(size) for size in sizes]
     while problem.remaining > 0:
         n = min(BATCH, problem.remaining)

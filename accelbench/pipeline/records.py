@@ -26,7 +26,8 @@ class RecordError(InputError):
 
 
 def _anb_key_fields() -> list[pa.Field]:
-    return [pa.field(key, pa.bool_() if key.endswith("_se") else pa.int8(), nullable=False) for key in ANB.keys]
+    """The anb space's choices as columns (null in rows of other spaces, whose choices are in `compact`)."""
+    return [pa.field(key, pa.bool_() if key.endswith("_se") else pa.int8()) for key in ANB.keys]
 
 
 def _provenance_fields() -> list[pa.Field]:
@@ -48,7 +49,7 @@ ARCHS = pa.schema(
         pa.field("compact", pa.string(), nullable=False),
         *_anb_key_fields(),
         pa.field("params", pa.int64(), nullable=False),
-        pa.field("macs", pa.int64(), nullable=False),  # at 224 px, the reference's (thop) convention
+        pa.field("macs", pa.int64(), nullable=False),  # at the architecture's resolution (anb: 224 px, the reference's thop convention)
         pa.field("schema_version", pa.int16(), nullable=False),
     ]
 )
@@ -211,7 +212,8 @@ def arch_row(architecture: Architecture) -> dict[str, Any]:
         "arch_id": architecture.arch_id,
         "space": architecture.space,
         "compact": architecture.compact(),
-        **architecture.to_reference(),
+        **{key: None for key in ANB.keys},
+        **(architecture.to_reference() if architecture.space == ANB.name else {}),
         "params": count_params(architecture),
         "macs": count_macs(architecture),
     }

@@ -6,7 +6,7 @@ error names the field (`training.recipe`), the value and what is allowed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +19,7 @@ from accelbench.pipeline.records import REPORTABLE, default_report
 from accelbench.profiling.backends import BACKENDS, get_backend
 from accelbench.profiling.protocol import TargetError
 from accelbench.profiling.target import Target
-from accelbench.search_space import SPACES
+from accelbench.search_space import SPACES, Architecture
 from accelbench.search_space.sampling import SELECTIONS
 from accelbench.training.recipe import Recipe, RecipeError, load_recipe
 
@@ -50,6 +50,7 @@ class TrainingStage:
     loader_workers: int = 2  # DataLoader processes inside each actor (per rank when data-parallel)
     recycle_after: int = 50  # restart an actor after this many models (GPU memory leaks across models)
     save_weights: bool | None = None  # keep trained weights in the store; None: when a target measures them (FPGA)
+    architectures: int | None = None  # train only the sweep's first N architectures (profiling takes them all); None: all
 
     @cached_property
     def resolved_recipe(self) -> Recipe:
@@ -81,6 +82,11 @@ class TargetSpec:
 
     def to_config(self) -> dict[str, Any]:
         return {**self.target.to_dict(), "report": list(self.report), "blocks": self.blocks}
+
+    def for_architecture(self, architecture: Architecture) -> "TargetSpec":
+        """`Target.for_architecture`: an architecture has one resolution, so one task key per target."""
+        target = self.target.for_architecture(architecture)
+        return self if target is self.target else replace(self, target=target)
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,6 @@ def _without_none(values: Any) -> Any:
     return [_without_none(value) for value in values] if isinstance(values, (list, tuple)) else values
 
 
-COLLECTABLE_SPACES = ("anb",)  # the archs table's columns are anb's keys
-
-
 # --- validation: one pydantic table per config table (accelbench.common.config), then the values above ---
 class ArchitecturesTable(Table):
     space: Literal[tuple(SPACES)] = ArchitectureSource.space
@@ -136,9 +139,6 @@ class ArchitecturesTable(Table):
 
     @model_validator(mode="after")
     def one_source(self) -> "ArchitecturesTable":
-        if self.space not in COLLECTABLE_SPACES:
-            raise ValueError(f"[architectures] space={self.space!r} cannot be collected yet: the records hold the keys of {', '.join(COLLECTABLE_SPACES)} only "
-                             f"(`accelbench space info|sample|stats --space {self.space}` work)")
         if (self.sample is None) == (self.file is None):
             raise ValueError("[architectures] needs exactly one of sample = N or file = PATH")
         if self.file is not None and self.select != "uniform":
@@ -158,6 +158,7 @@ class TrainingTable(Table):
     loader_workers: int = Field(TrainingStage.loader_workers, ge=0)
     recycle_after: int = Field(TrainingStage.recycle_after, ge=1)
     save_weights: Any = "auto"
+    architectures: int | None = Field(None, ge=1)
 
     @field_validator("seeds")
     @classmethod

@@ -6,10 +6,38 @@ from __future__ import annotations
 import pandas as pd
 
 from accelbench.pipeline.store import Store
-from accelbench.search_space import ANB
+from accelbench.search_space import get_space
 from accelbench.common.errors import InputError
 
-ARCH_COLUMNS = ["arch_id", "space", "compact", *ANB.keys, "params", "macs"]
+
+def store_spaces(store: Store) -> list[str]:
+    """The spaces the store holds architectures of."""
+    return sorted(set(store.read("archs", ["space"]).column("space").to_pylist()))
+
+
+def choose_space(store: Store, space: str | None) -> str:
+    """`space`, checked against what the store holds; None: the store's only space (anb when it is empty).
+    Views, fits and releases are of one space each."""
+    held = store_spaces(store)
+    if space is None:
+        if len(held) > 1:
+            raise InputError(f"the store {store.uri} holds architectures of several spaces ({', '.join(held)}); choose one with --space")
+        return held[0] if held else "anb"
+    get_space(space)
+    if held and space not in held:
+        raise InputError(f"--space {space}: the store {store.uri} holds no {space} architectures; it holds {', '.join(held)}")
+    return space
+
+
+def architectures_frame(store: Store, space: str) -> pd.DataFrame:
+    """One row per architecture of `space`: arch_id, space, compact, a column per key of the space (None
+    where a key does not apply), params, macs; indexed by arch_id."""
+    archs = store.read_pandas("archs", ["arch_id", "space", "compact", "params", "macs"])
+    archs = archs[archs["space"] == space].set_index("arch_id")
+    keys = get_space(space).keys
+    parse = get_space(space).parse_compact
+    choices = pd.DataFrame([parse(text) for text in archs["compact"]], columns=list(keys), index=archs.index)
+    return pd.concat([archs[["space", "compact"]], choices, archs[["params", "macs"]]], axis=1)
 
 
 def result_columns(frame: pd.DataFrame) -> list[str]:
@@ -17,10 +45,11 @@ def result_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if (c == "val_top1" or c.startswith(("latency_", "throughput_"))) and not c.endswith("_std")]
 
 
-def wide(store: Store, recipe_id: str | None = None, training: bool = True, include_noisy: bool = False) -> pd.DataFrame:
-    """`training=False`: device metrics only (no recipe to choose). `include_noisy`: profiles measured
-    while other processes loaded the host (status `noisy`) count too; by default only `ok` ones do."""
-    archs = store.read_pandas("archs")[ARCH_COLUMNS].set_index("arch_id")
+def wide(store: Store, recipe_id: str | None = None, training: bool = True, include_noisy: bool = False, space: str | None = None) -> pd.DataFrame:
+    """The architectures of one space (`choose_space`). `training=False`: device metrics only (no recipe to
+    choose). `include_noisy`: profiles measured while other processes loaded the host (status `noisy`)
+    count too; by default only `ok` ones do."""
+    archs = architectures_frame(store, choose_space(store, space))
     parts = [archs, _training(store, recipe_id) if training else None, _profiling(store, include_noisy)]
     frame = pd.concat([part for part in parts if part is not None and len(part.columns)], axis=1, join="outer")
     frame.index.name = "arch_id"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from accelbench.profiling.backends import get_backend
@@ -61,6 +61,13 @@ class Target:
         values["options"] = dict(self.options)
         values["resources"] = dict(self.resources)
         return values
+
+    def for_architecture(self, architecture) -> "Target":
+        """This target as it measures `architecture`: at the architecture's own resolution where its space
+        has a resolution choice (the target's `resolution` is then its block table's), else as configured."""
+        space = architecture.search_space
+        own = space.resolution_of(architecture.choices)
+        return replace(self, resolution=own) if space.has_resolution_choice and own != self.resolution else self
 
     @property
     def target_id(self) -> str:

@@ -232,13 +232,7 @@ class MobileNetV3Space(SearchSpace):
         stem = self.stem_channels
         total = 3 * stem * 9 + 2 * stem  # the first conv and its BN
         total += stem * 9 + 2 * stem + stem * stem + 2 * stem  # the first block: depthwise, pointwise
-        for spec in self.layer_specs(architecture):
-            middle = spec.expanded_channels
-            total += spec.input_channels * middle + 2 * middle  # the expansion
-            total += middle * spec.kernel**2 + 2 * middle  # the depthwise conv
-            if spec.se_channels:
-                total += 2 * middle * spec.se_channels + spec.se_channels + middle  # reduce and expand, with biases
-            total += middle * spec.output_channels + 2 * spec.output_channels
+        total += sum(self.layer_params(spec) for spec in self.layer_specs(architecture))
         total += self.stage_channels[-1] * self.final_expand_channels + 2 * self.final_expand_channels
         total += self.final_expand_channels * self.head_channels  # the feature mix: no BN, no bias
         return total + self.head_channels * num_classes + num_classes
@@ -248,14 +242,26 @@ class MobileNetV3Space(SearchSpace):
         size = same_size(resolution, 2)
         total = size * size * (3 * 9 * stem + 9 * stem + stem * stem)  # the first conv and the first block
         for spec in self.layer_specs(architecture):
-            middle = spec.expanded_channels
-            total += size * size * spec.input_channels * middle
+            total += self.layer_macs(spec, size)
             size = same_size(size, spec.stride)
-            total += size * size * spec.kernel**2 * middle
-            total += 2 * middle * spec.se_channels
-            total += size * size * middle * spec.output_channels
         total += size * size * self.stage_channels[-1] * self.final_expand_channels
         return total + self.final_expand_channels * self.head_channels + self.head_channels * num_classes
+
+    @staticmethod
+    def layer_params(spec: LayerSpec) -> int:
+        """A searchable layer's parameters: every layer has an expansion (the fixed first block is not one of them)."""
+        middle = spec.expanded_channels
+        total = spec.input_channels * middle + 2 * middle  # the expansion
+        total += middle * spec.kernel**2 + 2 * middle  # the depthwise conv
+        if spec.se_channels:
+            total += 2 * middle * spec.se_channels + spec.se_channels + middle  # reduce and expand, with biases
+        return total + middle * spec.output_channels + 2 * spec.output_channels
+
+    @staticmethod
+    def layer_macs(spec: LayerSpec, input_size: int) -> int:
+        middle = spec.expanded_channels
+        size = same_size(input_size, spec.stride)
+        return input_size * input_size * spec.input_channels * middle + size * size * (spec.kernel**2 * middle + middle * spec.output_channels) + 2 * middle * spec.se_channels
 
     # --- blocks: stem (first conv and first block), head, and (stage, e, k, first): 5 x 3 x 3 x 2 = 90 layers ---
     def all_blocks(self) -> tuple[Block, ...]:

@@ -84,10 +84,10 @@ def _classifier(space: MobileNetV3Space, num_classes: int, dropout: float) -> nn
     return nn.Sequential(OrderedDict([("dropout", nn.Dropout(dropout, inplace=True)), ("linear", nn.Linear(space.head_channels, num_classes))]))
 
 
-def _classify(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The head of a module holding final_expand_layer, feature_mix_layer and classifier: OFA pools between the first two."""
+def _head_features(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the classifier of a module holding final_expand_layer and feature_mix_layer sees: OFA pools between the two."""
     x = module.final_expand_layer(x).mean(3, keepdim=True).mean(2, keepdim=True)
-    return module.classifier(torch.flatten(module.feature_mix_layer(x), 1))
+    return torch.flatten(module.feature_mix_layer(x), 1)
 
 
 class Network(nn.Module):
@@ -99,11 +99,15 @@ class Network(nn.Module):
         self.final_expand_layer, self.feature_mix_layer = _head(space)
         self.classifier = _classifier(space, space.num_classes if num_classes is None else num_classes, space.dropout if dropout is None else dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's input (what random-weight evaluation trains a classifier on)."""
         x = self.first_conv(x)
         for block in self.blocks:
             x = block(x)
-        return _classify(self, x)
+        return _head_features(self, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x))
 
 
 class _Head(nn.Module):
@@ -113,7 +117,7 @@ class _Head(nn.Module):
         self.classifier = _classifier(space, num_classes, space.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _classify(self, x)
+        return self.classifier(_head_features(self, x))
 
 
 def _check_activation(activation: str | None) -> None:

@@ -30,17 +30,19 @@ def surrogates_folder(folder: str | Path, digest: str | None = None) -> Path:
 
 
 class Benchmark:
-    def __init__(self, targets: dict[str, saved.LoadedTarget], source: Path) -> None:
+    def __init__(self, targets: dict[str, saved.LoadedTarget], source: Path, space: str = "anb") -> None:
         self.targets = targets
         self.source = source
+        self.space = space  # whose architectures it answers for
 
     @classmethod
     def load(cls, folder: str | Path, digest: str | None = None) -> "Benchmark":
         """A release (verified first, against `digest` too when given) or a `fit` output folder, ready
         to answer: its trees are converted and their compiled kernels loaded here (one answer for a row
         of zeros), so that the first query is as fast as any other."""
-        benchmark = cls(saved.load(surrogates_folder(folder, digest)), Path(folder))
-        benchmark.predict_features(np.zeros((1, len(feature_names()))), benchmark.target_names)
+        space, targets = saved.load(surrogates_folder(folder, digest))
+        benchmark = cls(targets, Path(folder), space)
+        benchmark.predict_features(np.zeros((1, len(feature_names(space)))), benchmark.target_names)
         return benchmark
 
     @property
@@ -65,7 +67,7 @@ class Benchmark:
     def query(self, architectures, targets: list[str] | None = None) -> pd.DataFrame:
         """One row per architecture (a DataFrame of reference keys, `Architecture`s or dicts of reference keys)."""
         columns = {}
-        for name, (mean, std) in self.predict_features(features(architectures), targets or self.target_names).items():
+        for name, (mean, std) in self.predict_features(features(architectures, self.space), targets or self.target_names).items():
             columns[f"{name}_mean"], columns[f"{name}_std"] = mean, std
             columns[f"{name}_lo"], columns[f"{name}_hi"] = self.targets[name].bounds(mean)
         return pd.DataFrame(columns)

@@ -40,6 +40,7 @@ from accelbench.surrogate.metrics import evaluate
 from accelbench.surrogate.models import MODELS, Model, SurrogateError, get_model
 from accelbench.surrogate.models.base import predict_each
 from accelbench.surrogate.models.block_additive import BlockAdditiveModel
+from accelbench.surrogate.models.linear import LinearModel
 
 TRANSFORMS = ("none", "log")
 MODEL_ERROR = 0.005  # relative: a measurement steadier than this earns no more weight
@@ -122,6 +123,7 @@ class TargetFit:
     explainer: Model | None = None  # the linear model (surrogate.explain) fitted for this target, whatever was chosen
     explainer_transform: str = "none"
     explainer_test: dict[str, float] = field(default_factory=dict)
+    space: str = "anb"  # whose architectures it answers for
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ensemble_predict(self.members, self.transform, x)
@@ -157,18 +159,22 @@ def conformal_half_width(scores: np.ndarray, level: float) -> float:
     return float("inf") if rank > len(scores) else float(np.sort(scores)[rank - 1])
 
 
-def new_model(model_name: str, target: str, transform: str) -> Model:
+def new_model(model_name: str, target: str, transform: str, space: str = "anb") -> Model:
     model = get_model(model_name)
     if issubclass(model, BlockAdditiveModel):
         return model(unit=unit_of(target), log=transform == "log")
-    return model()
+    return model(space=space) if model is LinearModel else model()
+
+
+def answers_for(model_name: str, space: str) -> bool:
+    return space in (getattr(get_model(model_name), "spaces", None) or (space,))
 
 
 def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool, target: str = "", weight: np.ndarray | None = None,
-               capacity: dict | None = None) -> Model:
+               capacity: dict | None = None, space: str = "anb") -> Model:
     """`capacity`: what an earlier fit chose on the validation split (boosting rounds, a penalty), to
     fit without one; otherwise the model chooses on (x_val, y_val)."""
-    model = new_model(model_name, target, transform)
+    model = new_model(model_name, target, transform, space)
     weight = np.ones(len(y)) if weight is None else weight
     if bootstrap:  # the linear model has no randomness of its own: members see resampled rows
         rows = np.random.default_rng(seed).integers(0, len(y), len(y))
@@ -177,8 +183,10 @@ def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, b
     return model
 
 
-def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, settings: FitSettings, log: TextIO, weight: np.ndarray | None = None) -> TargetFit:
-    """`weight`: per row (all rows, as `measurement_weights` gives it); none weighs every row alike."""
+def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, settings: FitSettings, log: TextIO, weight: np.ndarray | None = None,
+               space: str = "anb") -> TargetFit:
+    """`weight`: per row (all rows, as `measurement_weights` gives it); none weighs every row alike.
+    `space`: whose features `x` are (the models that answer for it are the candidates)."""
     known = np.isfinite(y)
     parts = {name: known & (split == name) for name in ("train", "validation", "test")}
     if min(parts[name].sum() for name in parts) < 5:
@@ -187,15 +195,16 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     w_train = np.ones(len(y_train)) if weight is None else weight[parts["train"]]
     x_val, y_val = x[parts["validation"]], y[parts["validation"]]
     transforms = [t for t in settings.transforms if t == "none" or (y[known] > 0).all()]
-    models = [m for m in settings.models if m not in DEVICE_ONLY or (target.startswith(("latency_", "throughput_")) and (y[known] > 0).all())]
+    models = [m for m in settings.models if (m not in DEVICE_ONLY or (target.startswith(("latency_", "throughput_")) and (y[known] > 0).all())) and answers_for(m, space)]
     if not models:
-        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it ({', '.join(sorted(DEVICE_ONLY))} are for latency_* and throughput_* only)")
+        raise SurrogateError(f"{target}: none of the models {', '.join(settings.models)} can fit it ({', '.join(sorted(DEVICE_ONLY))} are for latency_* and "
+                             f"throughput_* of the anb space only)")
     scores: dict[str, float] = {}
     best = None
     for model_name in models:
         # the structured model predicts the same either way; in log space its intervals are relative, as its errors are
         for transform in (["log"] if model_name in DEVICE_ONLY and "log" in transforms else transforms):
-            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train)
+            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train, space=space)
             metrics = evaluate(y_val, inverse(transform, model.predict(x_val)))
             scores[f"{model_name}/{transform}"] = metrics["kendall_tau"]
             key = (metrics["kendall_tau"], metrics["r2"])
@@ -211,10 +220,11 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
         if index == 0 and not bootstrap:
             chooser = candidate  # the winning candidate: the same seed and rows
         else:
-            chooser = fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target, weight=w_train)
+            chooser = fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target, weight=w_train, space=space)
         capacities.append(chooser.capacity)
-        members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity))
-    interval = calibrate(model_name, transform, target, x[learn], y[learn], settings, w_learn, median_capacity(capacities))
+        members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity,
+                                  space=space))
+    interval = calibrate(model_name, transform, target, x[learn], y[learn], settings, w_learn, median_capacity(capacities), space)
     predicted, _ = ensemble_predict(members, transform, x[parts["test"]])
     test = evaluate(y[parts["test"]], predicted)
     low, high = interval_bounds(predicted, transform, interval)
@@ -222,17 +232,17 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
     print(f"  {target}: {model_name}/{transform} (validation tau {best[0][0]:.3f}); test tau {test['kendall_tau']:.3f}, R² {test['r2']:.3f}; "
           f"{settings.interval_level:.0%} interval covers {coverage:.1%} of the test split", file=log, flush=True)
     rows = {name: int(mask.sum()) for name, mask in parts.items()}
-    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train)
+    explainer, explainer_transform = fit_explainer(x_train, y_train, x_val, y_val, transforms, settings.seed, w_train, space)
     explainer_test = evaluate(y[parts["test"]], inverse(explainer_transform, explainer.predict(x[parts["test"]])))
     return TargetFit(target, model_name, transform, members, scores, test, rows, y[parts["test"]], predicted, interval, coverage,
-                     explainer=explainer, explainer_transform=explainer_transform, explainer_test=explainer_test)
+                     explainer=explainer, explainer_transform=explainer_transform, explainer_test=explainer_test, space=space)
 
 
-def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None) -> tuple[Model, str]:
+def fit_explainer(x_train, y_train, x_val, y_val, transforms: list[str], seed: int, w_train: np.ndarray | None = None, space: str = "anb") -> tuple[Model, str]:
     """The linear model in the transform it ranks the validation split best with: what `accelbench explain` reads."""
     best = None
     for transform in transforms:
-        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train)
+        model = fit_member("linear", transform, x_train, y_train, x_val, y_val, seed, bootstrap=False, weight=w_train, space=space)
         tau = evaluate(y_val, inverse(transform, model.predict(x_val)))["kendall_tau"]
         if best is None or tau > best[0]:
             best = (tau, model, transform)
@@ -244,15 +254,24 @@ def median_capacity(capacities: list[dict]) -> dict:
     return {key: sorted(capacity[key] for capacity in capacities)[len(capacities) // 2] for key in capacities[0]}
 
 
-def calibrate(model_name: str, transform: str, target: str, x_learn, y_learn, settings: FitSettings, w_learn: np.ndarray, capacity: dict) -> dict[str, float]:
+def calibrate(model_name: str, transform: str, target: str, x_learn, y_learn, settings: FitSettings, w_learn: np.ndarray, capacity: dict,
+              space: str = "anb") -> dict[str, float]:
     """Cross-conformal half-width: out-of-fold errors of the chosen model, at `capacity`, over the rows the members learn from."""
     folds = np.random.default_rng(settings.seed).permutation(len(y_learn)) % settings.calibration_folds
     scores = np.empty(len(y_learn))
     for fold in range(settings.calibration_folds):
         held = folds == fold
-        model = fit_member(model_name, transform, x_learn[~held], y_learn[~held], None, None, settings.seed, bootstrap=False, target=target, weight=w_learn[~held], capacity=capacity)
+        model = fit_member(model_name, transform, x_learn[~held], y_learn[~held], None, None, settings.seed, bootstrap=False, target=target, weight=w_learn[~held], capacity=capacity, space=space)
         scores[held] = np.abs(model.predict(x_learn[held]) - forward(transform, y_learn[held]))
     return {"level": settings.interval_level, "half_width": conformal_half_width(scores, settings.interval_level), "calibration_rows": int(len(scores))}
+
+
+def space_of(frame: pd.DataFrame) -> str:
+    """The one space of a frame's architectures (anb for a frame without a `space` column)."""
+    spaces = sorted(frame["space"].dropna().unique()) if "space" in frame.columns else []
+    if len(spaces) > 1:
+        raise SurrogateError(f"the records mix architectures of the spaces {', '.join(spaces)}; a fit answers for one space: choose it with --space")
+    return spaces[0] if spaces else "anb"
 
 
 def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = FitSettings(), log: TextIO | None = None) -> list[TargetFit]:
@@ -260,7 +279,8 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
     missing = [t for t in targets if t not in frame.columns]
     if missing:
         raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'latency_', 'throughput_')) and not c.endswith('_std'))}")
-    x = features(frame)
+    space = space_of(frame)
+    x = features(frame, space)
     split = split_of(frame["arch_id"], settings)
     for target in targets:  # before any fitting: a bad bound must not cost the targets before it
         learn = int((np.isfinite(frame[target].to_numpy(dtype=float)) & np.isin(split, ("train", "validation"))).sum())
@@ -271,7 +291,7 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
     for number, target in enumerate(targets, start=1):
         values = frame[target].to_numpy(dtype=float)
         spread = frame[f"{target}_std"].to_numpy(dtype=float) if f"{target}_std" in frame.columns and settings.weigh_measurements else None
-        fits.append(fit_target(target, x, values, split, settings, log, measurement_weights(values, spread)))
+        fits.append(fit_target(target, x, values, split, settings, log, measurement_weights(values, spread), space))
         elapsed = time.perf_counter() - started
         print(f"  [{number}/{len(targets)} targets, {elapsed:.0f} s, ETA {elapsed / number * (len(targets) - number):.0f} s]", file=log, flush=True)
     return fits

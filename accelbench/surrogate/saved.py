@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelbench.search_space import SPACES
 from accelbench.surrogate.features import feature_names
 from accelbench.surrogate.fit import TRANSFORMS, FitSettings, TargetFit, ensemble_predict, interval_bounds
 from accelbench.surrogate.models import Model, SurrogateError, get_model
@@ -30,7 +31,10 @@ def save(fits: list[TargetFit], folder: Path, settings: FitSettings, records: di
                          "transform": fit.explainer_transform, "test": fit.explainer_test}
         targets[fit.target] = {"model": fit.model, "transform": fit.transform, "members": files, "interval": fit.interval, "explainer": explainer,
                                "validation_kendall_tau": fit.validation, "test": fit.test, "test_coverage": None if np.isnan(fit.coverage) else fit.coverage, "rows": fit.rows}
-    index = {"format": FORMAT, "features": feature_names(), "settings": asdict(settings), "targets": targets}
+    spaces = sorted({fit.space for fit in fits}) or ["anb"]
+    if len(spaces) > 1:
+        raise SurrogateError(f"one surrogates folder answers for one space; these fits are of {', '.join(spaces)}")
+    index = {"format": FORMAT, **({"space": spaces[0]} if spaces[0] != "anb" else {}), "features": feature_names(spaces[0]), "settings": asdict(settings), "targets": targets}
     if records is not None:
         index["records"] = records
     (folder / INDEX).write_text(json.dumps(index, indent=1) + "\n")  # targets keep the order they were fitted in
@@ -48,7 +52,14 @@ class LoadedTarget:
         return interval_bounds(mean, self.transform, self.interval)
 
 
-def load(folder: Path) -> dict[str, LoadedTarget]:
+def space_of_index(index: dict) -> str:
+    """The space a saved fit answers for: anb when the index names none (as before there were several,
+    so that an anb fit's files stay what they were)."""
+    return index.get("space", "anb")
+
+
+def load(folder: Path) -> tuple[str, dict[str, LoadedTarget]]:
+    """(the space it answers for, its targets)."""
     path = folder / INDEX
     if not path.is_file():
         raise SurrogateError(f"{folder}: no {INDEX}; expected the output of `accelbench fit` or a release")
@@ -56,12 +67,12 @@ def load(folder: Path) -> dict[str, LoadedTarget]:
         index = json.loads(path.read_text())
     except (ValueError, OSError) as error:
         raise SurrogateError(f"{path}: unreadable ({error}); refit or restore it") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("features") != feature_names():
+    if not isinstance(index, dict) or index.get("space", "anb") not in SPACES or index.get("format") != FORMAT or index.get("features") != feature_names(space_of_index(index)):
         raise SurrogateError(f"{path}: written by an incompatible accelbench (format {index.get('format') if isinstance(index, dict) else '?'}, other features); refit")
     targets = index.get("targets")
     if not isinstance(targets, dict) or not targets:
         raise SurrogateError(f"{path}: 'targets' must map each target to its model, transform and member files")
-    return {target: _load_target(folder, path, target, entry) for target, entry in targets.items()}
+    return space_of_index(index), {target: _load_target(folder, path, target, entry) for target, entry in targets.items()}
 
 
 def _load_target(folder: Path, index_path: Path, target: str, entry: object) -> LoadedTarget:

@@ -50,7 +50,7 @@ def import_command(arguments: argparse.Namespace) -> None:
 def export_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
     read_records_checked(store, arguments.allow_damaged, "export-anb")
-    records = records_from_wide(wide(store, arguments.recipe_id))
+    records = records_from_wide(wide(store, arguments.recipe_id, space="anb"))
     if store.damaged.get("train"):  # --allow-damaged: accuracies lost with a file are left out, never written as nulls
         kept = [record for record in records if record["metrics"]["val_top1"] is not None]
         print(f"warning: {len(records) - len(kept)} architectures without a readable training record are left out", file=sys.stderr)

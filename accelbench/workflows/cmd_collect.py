@@ -94,18 +94,22 @@ def print_summary(store, file=None) -> None:
     print(f"{'stage':<{width}}  " + "  ".join(f"{s:>11}" for s in statuses), file=file)
     for stage, counts in rows:
         print(f"{stage:<{width}}  " + "  ".join(f"{counts.get(s, 0):>11}" for s in statuses), file=file)
-    archs = store.read("archs", ["task_key"]).num_rows
-    print(f"{archs} architectures in {store.uri}", file=file)
-    if archs:
-        print_results(store, archs <= SHOW_RESULTS_UP_TO, file)
+    spaces = store.read("archs", ["space"]).column("space").to_pylist()
+    counts = {space: spaces.count(space) for space in sorted(set(spaces))}
+    per_space = f" ({', '.join(f'{n} {space}' for space, n in counts.items())})" if len(counts) > 1 else ""
+    print(f"{len(spaces)} architectures{per_space} in {store.uri}", file=file)
+    for space, count in counts.items():
+        if len(counts) > 1:
+            print(f"\n{space}:", file=file)
+        print_results(store, space, count <= SHOW_RESULTS_UP_TO, file)
 
 
 SHOW_RESULTS_UP_TO = 20  # architectures; a larger store is summarised by counts (and the RWE correlation) only
 
 
-def print_results(store, table: bool, file) -> None:
+def print_results(store, space: str, table: bool, file) -> None:
     try:
-        frame = wide(store)
+        frame = wide(store, space=space)
     except StoreError:  # several recipes: `fit --recipe-id` chooses; counts are enough here
         return
     if table:

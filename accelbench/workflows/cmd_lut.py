@@ -6,7 +6,9 @@ import argparse
 import random
 import sys
 
+from accelbench.pipeline.views import choose_space
 from accelbench.search_space import Architecture
+from accelbench.search_space.blocks import all_blocks
 from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 from accelbench.workflows.output import replaceable_folder
 
@@ -18,16 +20,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibrate", type=int, default=5, metavar="K", help="end-to-end measurements the calibration is fitted on (the rest score it)")
     parser.add_argument("--seed", type=int, default=0, help="which K architectures calibrate")
     parser.add_argument("--out", help="folder for lut_blocks.csv, lut_scores.csv and lut_vs_measured.png")
+    parser.add_argument("--space", help="whose blocks and architectures (default: the store's only space)")
     parser.set_defaults(handler=lut_command)
 
 
-def latest_target(frame, target: str, what: str):
-    """The rows of `target` under its most recently measured settings (target_id)."""
+def latest_target(frame, target: str, what: str, resolution: int | None = None):
+    """The rows of `target` under its most recently measured settings (target_id); `resolution`: of
+    those measured at it (a table serves one resolution; an ofa architecture is measured at its own)."""
     from accelbench.surrogate.models.base import SurrogateError
 
     rows = frame[(frame["target"] == target) & (frame["status"] == "ok")]
+    if resolution is not None:
+        rows = rows[rows["resolution"] == resolution]
     if rows.empty:
-        raise SurrogateError(f"the store has no ok {what} of target {target!r}; collect it first ({'blocks = true on the target' if what == 'block timings' else 'end-to-end profiling'})")
+        raise SurrogateError(f"the store has no ok {what} of target {target!r}; collect it first ({'blocks = true on the target' if 'block timings' in what else 'end-to-end profiling'})")
     latest = rows.sort_values("finished_at").iloc[-1]["target_id"]
     return rows[rows["target_id"] == latest]
 
@@ -40,11 +46,18 @@ def lut_command(arguments: argparse.Namespace) -> None:
 
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "lut")  # names any damaged record file
-    blocks = latest_target(store.read_pandas("blocks"), arguments.target, "block timings")
-    profile = latest_target(store.read_pandas("profile"), arguments.target, "end-to-end latencies")
+    space = choose_space(store, arguments.space)
+    block_ids = {block.block_id for block in all_blocks(space)}
+    blocks = store.read_pandas("blocks")
+    blocks = latest_target(blocks[blocks["block_id"].isin(block_ids)], arguments.target, f"{space} block timings")
+    resolution = int(blocks["resolution"].iloc[0])
+    archs = store.read_pandas("archs", ["arch_id", "space", "compact"])
+    compact = dict(zip(*archs[archs["space"] == space][["arch_id", "compact"]].to_dict("list").values()))
+    profile = store.read_pandas("profile")
+    profile = latest_target(profile[profile["arch_id"].isin(compact)], arguments.target, f"end-to-end latencies of {space} architectures at {resolution} px "
+                            "(the block table's resolution)", resolution)
     table = dict(zip(blocks["block"], blocks["latency_ms_median"]))
-    compact = dict(zip(*store.read_pandas("archs", ["arch_id", "compact"]).to_dict("list").values()))
-    architectures = [Architecture.from_compact(compact[arch_id]) for arch_id in profile["arch_id"]]
+    architectures = [Architecture.from_compact(compact[arch_id], space) for arch_id in profile["arch_id"]]
     measured = profile["latency_ms_median"].to_numpy()
     if len(measured) < arguments.calibrate + 5:
         raise SurrogateError(f"{len(measured)} end-to-end measurements: too few to calibrate on {arguments.calibrate} and score on the rest (need {arguments.calibrate + 5})")

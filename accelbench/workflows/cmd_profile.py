@@ -9,7 +9,7 @@ from pathlib import Path
 
 from accelbench.profiling.export import ExportSettings, cached_export
 from accelbench.profiling.protocol import TargetError
-from accelbench.search_space import sample
+from accelbench.search_space import SPACES, sample
 from accelbench.search_space.jsonl import read_architectures
 from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import check_output_file, emit, json_lines
@@ -20,8 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--list", action="store_true", help="show each backend and whether it can run here, and why")
     parser.add_argument("--backend", help="onnxruntime, tvm, tensorrt, xla, vitis, torch")
     parser.add_argument("--input", help="JSON lines of architectures (reference keys)")
+    parser.add_argument("--space", default="anb", choices=list(SPACES), help="the architectures' space (a line may name it; one of another space is refused)")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--resolution", type=int, default=224, help="input resolution in px")
+    parser.add_argument("--resolution", type=int, default=224, help="input resolution in px (an ofa architecture is measured at its own)")
     parser.add_argument("--device", default=None, help="cpu (default for onnxruntime/tvm), cuda, tensorrt, ...")
     parser.add_argument("--precision", default="fp32", help="fp32, fp16, int8")
     parser.add_argument("--threads", type=int, default=1)
@@ -91,10 +92,10 @@ def profile_command(arguments: argparse.Namespace) -> None:
     availability = backend.available(target)
     if not availability:  # a sweep records this as `unavailable` and goes on; asked for here, it is an error
         raise UsageError(f"backend {target.backend} on device {target.device} is unavailable here: {availability.reason}")
-    architectures = read_architectures(arguments.input, ("anb",), "profiling")
+    architectures = read_architectures(arguments.input, (arguments.space,), f"--space {arguments.space}", arguments.space)
     rows = []
     for number, architecture in enumerate(architectures, start=1):
-        measurement = profile(architecture, target, Path(arguments.cache))
+        measurement = profile(architecture, target.for_architecture(architecture), Path(arguments.cache))
         row = measurement.to_row()
         print(f"[{number}/{len(architectures)}] {architecture.arch_id} {row['status']} median={row['latency_ms_median']} ms {row['error'] or ''}", file=sys.stderr)
         rows.append(row)

@@ -43,7 +43,7 @@ def release_command(arguments: argparse.Namespace) -> None:
     read_records_checked(store, arguments.allow_damaged, "release")
     with new_folder(target, "release", protected=[store.root] if store.local else []) as folder:
         manifest = write_release(store, arguments.name, arguments.version, settings, arguments.targets, arguments.recipe_id, folder, sys.stderr,
-                                 Path(arguments.fit) if arguments.fit else None, arguments.include_noisy)
+                                 Path(arguments.fit) if arguments.fit else None, arguments.include_noisy, arguments.space)
         digest = release_digest(folder)
     print(f"release {target}: {len(manifest['files'])} files, manifest.json at its root")
     print(f"digest {digest} (sha256 of manifest.json; check with: accelbench verify {target} --digest {digest})")

@@ -20,6 +20,7 @@ def add_problem_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--benchmark", help="a release (verified first) or an `accelbench fit` output: its surrogates answer")
     source.add_argument("--store", help="a store: its measured architectures answer (a tabular benchmark; random_weight_top1 too)")
     parser.add_argument("--recipe-id", help="with --store: which training recipe's results, when it has several")
+    parser.add_argument("--space", help="with --store: whose architectures (default: the store's only space)")
     parser.add_argument("--objective", action="append", required=True, help="a target to optimise (accuracy and throughput up, latency down); "
                         "once: uni-objective, twice or more: a Pareto front")
     parser.add_argument("--constraint", action="append", default=[], help='TARGET<=NUMBER or TARGET>=NUMBER, e.g. "latency_zcu102<=5"')
@@ -44,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="folder: compare.csv, compare.md, trajectory.png or pareto.png, runs/*.parquet")
     parser.set_defaults(handler=compare_command)
 
-    parser = commands.add_parser("explain", help="what the explainable (linear) model says each choice of each stage is worth")
+    parser = commands.add_parser("explain", help="what the explainable (linear) model says each choice of each stage is worth (and an ofa resolution)")
     parser.add_argument("--surrogates", required=True, help="a `fit` output or a release folder")
     parser.add_argument("--target", required=True)
     parser.add_argument("--output", help="folder for contributions.csv, stages.csv and contributions.png (default: print only)")
@@ -62,7 +63,7 @@ def open_problem(arguments: argparse.Namespace):
 
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "search")  # names any damaged record file
-    frame = wide(store, arguments.recipe_id)
+    frame = wide(store, arguments.recipe_id, space=arguments.space)
     needed = list(dict.fromkeys([*objectives, *(c.target for c in constraints)]))
     unknown = [name for name in needed if name not in frame.columns]
     if unknown:
@@ -151,8 +152,13 @@ def explain_command(arguments: argparse.Namespace) -> None:
     print(f"{arguments.target}: the linear model ranks the test split with Kendall tau {explainer['test']['kendall_tau']:.4f}; "
           f"the chosen surrogate ({entry['model']}/{entry['transform']}) {entry['test']['kendall_tau']:.4f}")
     print(f"main effect of each choice, per stage, in {unit} (relative to the stage's mean; log: x exp(effect)):")
-    print(effects.assign(label=effects["choice"] + "=" + effects["value"].astype(str)).pivot(index="stage", columns="label", values="effect")
+    per_stage = effects[effects["stage"] >= 0]
+    print(per_stage.assign(label=per_stage["choice"] + "=" + per_stage["value"].astype(str)).pivot(index="stage", columns="label", values="effect")
           .to_string(float_format=lambda v: f"{v:+.4f}"))
+    resolution = effects[effects["stage"] < 0]
+    if len(resolution):
+        print("\neffect of the input resolution (relative to the mean over resolutions):")
+        print("  " + "  ".join(f"{int(r)}: {e:+.4f}" for r, e in zip(resolution["value"], resolution["effect"])))
     print("\nper stage: range of its term and the share of its variance the choices' interactions carry")
     print(stages.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if arguments.output:

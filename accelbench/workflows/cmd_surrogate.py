@@ -12,7 +12,7 @@ from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import check_output_file, replaceable_folder, write_text_atomic
 
 
-FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False}
+FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False}  # what --fit fixes
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,13 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
     parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
     parser.add_argument("--include-noisy", action="store_true", help="fit on profiles measured under other load (status noisy) too")
+    add_space_option(parser)
+
+
+def add_space_option(parser: argparse.ArgumentParser) -> None:
+    from accelbench.search_space import SPACES
+
+    parser.add_argument("--space", choices=list(SPACES), help="whose architectures (default: the store's only space; a store of several needs it)")
 
 
 def fit_settings(arguments: argparse.Namespace):
@@ -54,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     parser = commands.add_parser("query", help="predict every target (mean and std) for architectures")
     parser.add_argument("--surrogates", required=True, help="a `fit` output or a release folder")
-    parser.add_argument("--input", required=True, help="JSON lines of architectures (reference keys)")
+    parser.add_argument("--input", required=True, help="JSON lines of architectures (reference keys) of the surrogates' space")
     parser.add_argument("--output", required=True, help="FILE.csv or FILE.parquet")
     parser.add_argument("--targets", nargs="+")
     parser.set_defaults(handler=query_command)
@@ -67,7 +74,7 @@ def fit_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
     read_records_checked(store, arguments.allow_damaged, "fit")
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
-        fits, frame = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr, arguments.include_noisy)
+        fits, frame = fit_store(store, settings, arguments.targets, arguments.recipe_id, sys.stderr, arguments.include_noisy, arguments.space)
         write_fit(fits, settings, folder, records_of(frame, arguments.recipe_id, arguments.include_noisy))
     print_metrics(fits)
     print(f"surrogates, metrics.csv and predicted_vs_measured.png in {arguments.out}")
@@ -94,6 +101,7 @@ def query_command(arguments: argparse.Namespace) -> None:
 
     import pandas as pd
 
+    from accelbench.search_space import get_space
     from accelbench.surrogate.benchmark import Benchmark
 
     suffix = Path(arguments.output).suffix
@@ -101,10 +109,10 @@ def query_command(arguments: argparse.Namespace) -> None:
         raise UsageError(f"--output {arguments.output}: the suffix must be .csv or .parquet")
     check_output_file(arguments.output)
     benchmark = Benchmark.load(arguments.surrogates)
-    architectures = read_architectures(arguments.input, ("anb",), "a benchmark of the anb space")
-    frame = pd.DataFrame([a.to_reference() for a in architectures])
+    architectures = read_architectures(arguments.input, (benchmark.space,), f"a benchmark of the {benchmark.space} space", benchmark.space)
+    frame = pd.DataFrame([a.to_reference() for a in architectures], columns=list(get_space(benchmark.space).keys))
     started = time.perf_counter()
-    predictions = benchmark.query(frame, arguments.targets)
+    predictions = benchmark.query(architectures, arguments.targets)
     elapsed = time.perf_counter() - started
     result = pd.concat([pd.DataFrame({"arch_id": [a.arch_id for a in architectures]}), frame, predictions], axis=1)
     if suffix == ".csv":

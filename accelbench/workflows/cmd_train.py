@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from accelbench.search_space import SPACES
 from accelbench.search_space.jsonl import read_architectures
 from accelbench.training.folders import resolve_data
 from accelbench.training.recipe import RecipeError, load_recipe
@@ -19,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", required=True, help="preset name (anb-proxy, smoke, full) or a recipe file (.toml)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field, e.g. --set epochs=2")
     parser.add_argument("--input", required=True, help="JSON lines of architectures")
+    parser.add_argument("--space", default="anb", choices=list(SPACES), help="the architectures' space (a line may name it; one of another space is refused)")
     parser.add_argument("--data", default="embedded", help="'embedded' (default) or an ImageNet-layout folder")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
@@ -50,7 +52,7 @@ def train_command(arguments: argparse.Namespace) -> None:
     recipe = recipe_with_overrides(arguments.recipe, arguments.set)
     if arguments.output:
         check_output_file(arguments.output)  # before any training
-    architectures = read_architectures(arguments.input, ("anb",), "training")
+    architectures = read_architectures(arguments.input, (arguments.space,), f"--space {arguments.space}", arguments.space)
     if arguments.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible here")
     data = TrainingData(resolve_data(arguments.data), workers=arguments.workers, pin_memory=arguments.device == "cuda")
@@ -64,7 +66,8 @@ def train_command(arguments: argparse.Namespace) -> None:
                   f"train top-1 {record.train_top1:.1f}%{validated} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
 
         result = train(architecture, recipe, data, arguments.device, arguments.seed, on_epoch=progress)
-        print(f"[{number}/{len(architectures)}] {architecture.arch_id} {result.status} top1={result.val_top1} ({result.train_time_s:.0f} s)", file=sys.stderr)
+        took = f" ({result.train_time_s:.0f} s)" if result.train_time_s is not None else ""
+        print(f"[{number}/{len(architectures)}] {architecture.arch_id} {result.status} top1={result.val_top1}{took}{': ' + result.error if result.error else ''}", file=sys.stderr)
         row = result.to_dict()
         row["curve"] = [dict(epoch) for epoch in row["curve"]]
         rows.append(row)

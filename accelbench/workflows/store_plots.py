@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from accelbench.pipeline.store import StoreError
-from accelbench.pipeline.views import wide
+from accelbench.pipeline.views import store_spaces, wide
 
 
 def pareto_mask(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -49,8 +49,21 @@ def write_store_plots(store, folder: Path) -> list[Path]:
         written.append(folder / "learning_curves.png")
         figure.savefig(written[-1], dpi=90, metadata={"Software": None})
         plt.close(figure)
+    for space in store_spaces(store):
+        written += pareto_plots(store, space, folder, len(store_spaces(store)) > 1)
+    return written
+
+
+def pareto_plots(store, space: str, folder: Path, named: bool) -> list[Path]:
+    """Accuracy against each device metric of one space's architectures; `named`: the space in the file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
     try:
-        frame = wide(store)
+        frame = wide(store, space=space)
     except StoreError:
         return written
     if "val_top1" not in frame.columns:
@@ -66,10 +79,11 @@ def write_store_plots(store, folder: Path) -> list[Path]:
         axis.scatter(rows[column], accuracy, s=10, alpha=0.5, label="architectures")
         ordered = np.argsort(rows[column].to_numpy()[front])
         axis.plot(rows[column].to_numpy()[front][ordered], accuracy[front][ordered], color="C3", marker="o", label="Pareto front")
-        axis.set(xlabel=column + (" (ms)" if column.startswith("latency_") else " (images/s)"), ylabel="val_top1 (%)", title=f"accuracy vs {column}")
+        axis.set(xlabel=column + (" (ms)" if column.startswith("latency_") else " (images/s)"), ylabel="val_top1 (%)",
+                 title=f"accuracy vs {column}" + (f" ({space} space)" if named else ""))
         axis.legend()
         figure.tight_layout()
-        written.append(folder / f"pareto_{column}.png")
+        written.append(folder / (f"pareto_{space}_{column}.png" if named else f"pareto_{column}.png"))
         figure.savefig(written[-1], dpi=90, metadata={"Software": None})
         plt.close(figure)
     return written

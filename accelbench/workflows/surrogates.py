@@ -19,14 +19,15 @@ from accelbench.surrogate.report import metrics_csv, metrics_markdown
 
 
 def fit_store(store, settings: FitSettings, targets: list[str] | None, recipe_id: str | None, log: TextIO,
-              include_noisy: bool = False) -> tuple[list[TargetFit], object]:
+              include_noisy: bool = False, space: str | None = None) -> tuple[list[TargetFit], object]:
+    """`space`: whose architectures to fit (None: the store's only space)."""
     from accelbench.surrogate.noise import noise_ceiling
 
-    frame = wide(store, recipe_id, include_noisy=include_noisy)
+    frame = wide(store, recipe_id, include_noisy=include_noisy, space=space)
     chosen = targets or [c for c in result_columns(frame) if frame[c].notna().sum() > 0]
     if frame.empty or not chosen:
         raise SurrogateError(f"{store.uri} holds no results to fit ({len(frame)} architectures); collect or import records first")
-    print(f"fitting {len(chosen)} targets on {len(frame)} architectures: {', '.join(chosen)}", file=log, flush=True)
+    print(f"fitting {len(chosen)} targets on {len(frame)} architectures of the {frame['space'].iloc[0]} space: {', '.join(chosen)}", file=log, flush=True)
     fits = fit_all(frame, chosen, settings, log)
     pairs = repeat_pairs(store, recipe_id)
     for fit in fits:
@@ -40,7 +41,8 @@ def records_of(frame, recipe_id: str | None, include_noisy: bool = False) -> dic
     import hashlib
 
     text = frame.sort_values("arch_id").to_csv(index=False, float_format="%.17g")
-    return {"architectures": len(frame), "recipe_id": recipe_id, "include_noisy": include_noisy, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    space = frame["space"].iloc[0] if len(frame) else "anb"
+    return {"architectures": len(frame), "space": space, "recipe_id": recipe_id, "include_noisy": include_noisy, "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path, records: dict | None = None) -> None:
@@ -92,7 +94,7 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
     if device not in descriptors:
         raise SurrogateError(f"--target {target}: no descriptor for device {device!r} in {descriptors_file or 'accelbench/surrogate/devices.toml'}; "
                              f"write [devices.{device}] (the fields of accelbench/surrogate/devices.toml) to a file and pass it with --devices")
-    frame = wide(store, training=False)
+    frame = wide(store, training=False, space="anb")  # its physics and block tables are the anb space's
     metrics = [c for c in result_columns(frame) if c.startswith(("latency_", "throughput_"))]
     candidates = [m for m in metrics if device_of(m) != device]
     sources = [m for m in candidates if device_of(m) in descriptors and frame[m].notna().sum() >= MIN_SOURCE_RECORDS]

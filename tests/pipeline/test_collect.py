@@ -301,3 +301,34 @@ def test_block_tasks_are_run_and_recorded_like_profile_tasks(ray_cluster, tiny_d
     assert {row["block"] for row in blocks} == {block.key for block in all_blocks()}
     assert all(row["status"] == "unavailable" and "zcu102" in row["error"] for row in blocks)
     assert collect(sweep, store, stream=io.StringIO()).ran == 0
+
+
+def test_an_ofa_sweep_profiles_each_architecture_at_its_own_resolution_and_trains_the_first_n(ray_cluster, tiny_data, tmp_path):
+    """The ofa space through collect: records of its space, a profile per architecture at its own
+    resolution (the target's resolution is its block table's), training of the first N only, and a
+    rerun with nothing to do."""
+    from accelbench.pipeline.views import wide
+    from accelbench.search_space import Architecture
+    from accelbench.search_space.ofa import OFA
+
+    smallest = [[(3, 3)] * 2] * 5
+    chosen = [Architecture(OFA.values_of(resolution, smallest), "ofa") for resolution in (128, 160)]
+    architectures = tmp_path / "archs.jsonl"
+    architectures.write_text("".join(a.to_json() + "\n" for a in chosen))
+    values = sweep_values(tiny_data, tmp_path / "onnx", targets=[{"name": "cpu", "backend": "onnxruntime", "resolution": 224, "options": FAST_ORT}],
+                          architectures=1)
+    values["architectures"] = {"space": "ofa", "file": str(architectures)}
+    sweep = Sweep.from_dict(values)
+    store = Store(tmp_path / "store")
+
+    summary = collect(sweep, store, stream=io.StringIO())
+
+    assert summary.ran == 1 + 2 and not summary.interrupted
+    assert store.read("archs", ["space"]).column("space").to_pylist() == ["ofa", "ofa"]
+    assert [row["arch_id"] for row in store.read("train", ["arch_id", "status"]).to_pylist() if row["status"] == "ok"] == [chosen[0].arch_id]
+    profiled = {row["arch_id"]: row for row in store.read("profile").to_pylist()}
+    assert {profiled[a.arch_id]["resolution"] for a in chosen} == {128, 160} and all(row["status"] == "ok" for row in profiled.values())
+    assert all(profiled[a.arch_id]["resolution"] == a.choices[0] for a in chosen)
+    frame = wide(store).set_index("arch_id")
+    assert frame["latency_cpu"].notna().all() and frame["val_top1"].notna().sum() == 1
+    assert collect(sweep, store, stream=io.StringIO()).ran == 0

@@ -32,9 +32,9 @@ class ProfileStage:
 
     def tasks(self, sweep: Sweep, architectures: list[Architecture], data_id: str | None) -> list[tuple[int, Task]]:
         """Keyed by architecture and target (its settings' id)."""
-        targets = [(spec, spec.target.target_id) for spec in sweep.profiling.targets] if sweep.profiling else []
-        return [(index, Task(task_key(architecture.arch_id, "profile", target_id), self.table, architecture, f"{self.table}:{spec.name}", architecture.arch_id, detail=spec))
-                for index, architecture in enumerate(architectures) for spec, target_id in targets]
+        specs = sweep.profiling.targets if sweep.profiling else ()
+        return [(index, Task(task_key(architecture.arch_id, "profile", spec.target.target_id), self.table, architecture, f"{self.table}:{spec.name}", architecture.arch_id, detail=spec))
+                for index, architecture in enumerate(architectures) for spec in (each.for_architecture(architecture) for each in specs)]
 
     def start(self, context: RunContext, tasks: list[Task]) -> StageRun:
         return ProfileRun(context, tasks)

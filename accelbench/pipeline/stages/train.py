@@ -26,8 +26,9 @@ class TrainStage:
         if not sweep.training:
             return []
         configs = [(seed, train_config_id(sweep.training.resolved_recipe.recipe_id, seed, data_id)) for seed in sweep.training.seeds]
+        trained = architectures[: sweep.training.architectures]  # None: all of them
         return [(index, Task(task_key(architecture.arch_id, "train", config_id), self.table, architecture, self.table, architecture.arch_id, detail=seed))
-                for index, architecture in enumerate(architectures) for seed, config_id in configs]
+                for index, architecture in enumerate(trained) for seed, config_id in configs]
 
     def start(self, context: RunContext, tasks: list[Task]) -> StageRun:
         return TrainRun(context, tasks)

@@ -43,6 +43,7 @@ class BlockAdditiveModel:
     logarithm (as `surrogate.fit` gives it with transform "log"); `residual`: learn the trees' correction."""
 
     name = "block_additive"
+    spaces = ("anb",)  # its block tables are anb's (surrogate.additive); other models answer for every space
     queue = False  # fit host costs and a launch queue (BlockQueueModel)
     robust = False  # Huber's loss for the costs and the trees (the *Robust models)
 

@@ -6,43 +6,42 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from accelbench.search_space import ANB
-from accelbench.surrogate.features import CHOICE_COLUMNS, feature_names
+from accelbench.surrogate.features import choice_columns, choice_levels, feature_names
 from accelbench.surrogate.models.base import predict_each
 
 PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
-def _choices(column: str) -> tuple:
-    """Numeric choices, the first being the reference level (squeeze-excite: off = 0, on = 1)."""
-    return (0, 1) if column.endswith("_se") else ANB.choices_of(column)
+@lru_cache(maxsize=None)
+def design_names(space: str = "anb") -> list[str]:
+    columns = choice_columns(space)
+    one_hot = [f"{column}={choice}" for column in columns for choice in choice_levels(space, column)[1:]]
+    return one_hot + feature_names(space)[len(columns) :]
 
 
-def design_names() -> list[str]:
-    one_hot = [f"{column}={choice}" for column in CHOICE_COLUMNS for choice in _choices(column)[1:]]
-    return one_hot + feature_names()[len(CHOICE_COLUMNS) :]
-
-
-def design(x: np.ndarray) -> np.ndarray:
-    columns = [(x[:, index] == choice).astype(float) for index, column in enumerate(CHOICE_COLUMNS) for choice in _choices(column)[1:]]
-    return np.column_stack(columns + [x[:, len(CHOICE_COLUMNS) :]])
+def design(x: np.ndarray, space: str = "anb") -> np.ndarray:
+    columns = choice_columns(space)
+    one_hot = [(x[:, index] == choice).astype(float) for index, column in enumerate(columns) for choice in choice_levels(space, column)[1:]]
+    return np.column_stack(one_hot + [x[:, len(columns) :]])
 
 
 class LinearModel:
     name = "linear"
     predict_members = staticmethod(predict_each)
 
-    def __init__(self, coefficients: dict[str, float] | None = None, intercept: float = 0.0, means=None, scales=None, penalty: float = 0.0) -> None:
+    def __init__(self, coefficients: dict[str, float] | None = None, intercept: float = 0.0, means=None, scales=None, penalty: float = 0.0, space: str = "anb") -> None:
         self.coefficients = coefficients or {}
         self.intercept, self.means, self.scales, self.penalty = intercept, means, scales, penalty
+        self.space = space
         self.capacity: dict | None = None  # the penalty the validation split chose
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
-        matrix = design(x)
+        matrix = design(x, self.space)
         weight = np.ones(len(y)) if weight is None else weight / weight.mean()
         self.means = np.average(matrix, axis=0, weights=weight)
         spread = np.sqrt(np.average((matrix - self.means) ** 2, axis=0, weights=weight))
@@ -54,34 +53,35 @@ class LinearModel:
             return np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
 
         def validation_error(penalty: float) -> float:
-            return float(np.mean(((design(x_val) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2))
+            return float(np.mean(((design(x_val, self.space) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2))
 
         self.penalty = min(PENALTIES, key=validation_error) if capacity is None else capacity["penalty"]
         weights = solve(self.penalty)
         self.capacity = {"penalty": self.penalty}
         # coefficients in the features' own units, so that each one reads as "per unit of this feature"
         raw = weights / self.scales
-        self.coefficients = dict(zip(design_names(), map(float, raw)))
+        self.coefficients = dict(zip(design_names(self.space), map(float, raw)))
         self.intercept = float(mean_y - raw @ self.means)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return design(x) @ np.array([self.coefficients[name] for name in design_names()]) + self.intercept
+        return design(x, self.space) @ np.array([self.coefficients[name] for name in design_names(self.space)]) + self.intercept
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".json")
-        path.write_text(json.dumps({"intercept": self.intercept, "penalty": self.penalty, "coefficients": self.coefficients}, indent=1) + "\n")
+        path.write_text(json.dumps({**({"space": self.space} if self.space != "anb" else {}), "intercept": self.intercept, "penalty": self.penalty, "coefficients": self.coefficients}, indent=1) + "\n")
         return path.name
 
     @classmethod
     def load(cls, path: Path) -> "LinearModel":
         """The saved model, checked: exactly the design's coefficients, every number finite."""
         values = json.loads(path.read_text())
-        coefficients = values["coefficients"]
-        if not isinstance(coefficients, dict) or set(coefficients) != set(design_names()):
-            unknown = sorted(set(coefficients) - set(design_names())) if isinstance(coefficients, dict) else []
-            missing = sorted(set(design_names()) - set(coefficients)) if isinstance(coefficients, dict) else []
-            raise ValueError(f"coefficients must name exactly the model's {len(design_names())} features (unknown: {unknown[:3]}, missing: {missing[:3]})")
+        coefficients, space = values["coefficients"], values.get("space", "anb")  # no space named: anb (as files before there were several)
+        names = design_names(space)
+        if not isinstance(coefficients, dict) or set(coefficients) != set(names):
+            unknown = sorted(set(coefficients) - set(names)) if isinstance(coefficients, dict) else []
+            missing = sorted(set(names) - set(coefficients)) if isinstance(coefficients, dict) else []
+            raise ValueError(f"coefficients must name exactly the model's {len(names)} features (unknown: {unknown[:3]}, missing: {missing[:3]})")
         for name, value in [*coefficients.items(), ("intercept", values["intercept"]), ("penalty", values["penalty"])]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{name}={value!r} is not a finite number")
-        return cls(coefficients, values["intercept"], penalty=values["penalty"])
+        return cls(coefficients, values["intercept"], penalty=values["penalty"], space=space)
