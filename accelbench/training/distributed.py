@@ -48,7 +48,7 @@ def _free_port() -> int:
 def train_data_parallel(architecture: Architecture, recipe: Recipe, data: TrainingData, device_type: str, seed: int, weights_to: Path | None, trace_steps: bool) -> Outcome:
     context = torch.multiprocessing.get_context("spawn")
     results = context.SimpleQueue()
-    shared = (architecture.compact(), recipe, str(data.root), data.workers, data.pin_memory, device_type, seed,
+    shared = (architecture.to_json(), recipe, str(data.root), data.workers, data.pin_memory, device_type, seed,
               str(weights_to) if weights_to else None, trace_steps, _free_port(), results)
     # not daemonic: each rank has DataLoader worker processes of its own
     processes = [context.Process(target=_rank_main, args=(rank, recipe.devices, *shared)) for rank in range(recipe.devices)]
@@ -92,7 +92,7 @@ def _wait(processes, results) -> Outcome:
         time.sleep(0.1)
 
 
-def _rank_main(rank: int, ranks: int, compact: str, recipe: Recipe, root: str, workers: int, pin_memory: bool, device_type: str,
+def _rank_main(rank: int, ranks: int, architecture_json: str, recipe: Recipe, root: str, workers: int, pin_memory: bool, device_type: str,
                seed: int, weights_to: str | None, trace_steps: bool, port: int, results) -> None:
     import torch.distributed as dist
 
@@ -107,7 +107,7 @@ def _rank_main(rank: int, ranks: int, compact: str, recipe: Recipe, root: str, w
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks))
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo", rank=rank, world_size=ranks, timeout=timedelta(minutes=30))
         data = TrainingData(root, workers, pin_memory, rank, ranks)
-        curve, steps, peak, checksum = train_here(Architecture.from_compact(compact), recipe, data, device, seed, None,
+        curve, steps, peak, checksum = train_here(Architecture.from_json(architecture_json), recipe, data, device, seed, None,
                                                   Path(weights_to) if weights_to else None, trace_steps, Collective(rank, ranks))
         results.put(("checksum", rank, checksum))
         if rank == 0:

@@ -55,7 +55,7 @@ def changed(path: str, value):
         (changed("training.overrides", {"epochs": -1}), "training.overrides: epochs=-1 is not allowed"),
         (changed("training.colour", "red"), "unknown key training.colour"),
         (changed("architectures", {"seed": 1}), "needs exactly one of sample = N or file = PATH"),
-        (changed("architectures", {"sample": 2, "space": "ofa"}), "[architectures] space='ofa' cannot be collected yet"),
+        (changed("training.architectures", 0), "training.architectures=0 is not allowed; it must be an integer >= 1"),
         (changed("architectures", {"sample": 2, "space": "nas101"}), "architectures.space='nas101' is not allowed; choices are anb, ofa"),
         (changed("profiling.targets.0.backend", "openvino"), "profiling.targets[0].backend='openvino' is not allowed; choices are onnxruntime"),
         (changed("profiling.targets.0.batch", 0), "profiling.targets[0]: target cpu: batch=0 is not allowed"),
@@ -146,3 +146,14 @@ def test_a_sweep_refuses_a_file_of_another_spaces_architectures(tmp_path):
     sweep = Sweep.from_dict({**BASE, "architectures": {"file": "mixed.jsonl"}}, "sweep.toml", tmp_path)
     with pytest.raises(SpaceError, match="architecture 3 is of the ofa space; the sweep's \\[architectures\\] space = 'anb' takes anb architectures"):
         sweep_architectures(sweep)
+
+
+def test_an_ofa_sweep_measures_each_architecture_at_its_own_resolution_under_one_key_per_target():
+    sweep = Sweep.from_dict({**BASE, "architectures": {"space": "ofa", "sample": 5, "seed": 1}, "training": {**BASE["training"], "architectures": 2}})
+    architectures = sweep_architectures(sweep)
+    tasks = sweep_tasks(sweep, architectures, "data")
+    profiles = [task for task in tasks if task.table == "profile"]
+    assert [task.detail.target.resolution for task in profiles] == [a.choices[0] for a in architectures]
+    assert all(task.detail.target.name == "cpu" for task in profiles)
+    assert [task.key for task in sweep_tasks(sweep, architectures, "data")] == [task.key for task in tasks]  # stable
+    assert [task.architecture for task in tasks if task.table == "train"] == architectures[:2]

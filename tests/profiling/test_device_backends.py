@@ -76,6 +76,7 @@ def test_vitis_commands(architecture, tmp_path):
     quantize = quantize_command(architecture, target, tmp_path / "w.safetensors", tmp_path / "q")
     assert quantize[:3] == ["docker", "exec", "vai"] and architecture.compact() in quantize and "/data/val" in quantize
     assert quantize[quantize.index("--weights") + 1] == str(tmp_path / "w.safetensors")  # the trained weights, as the reference
+    assert quantize[quantize.index("--arch") + 1 : quantize.index("--space") + 2] == [architecture.compact(), "--space", architecture.space]
     assert (quantize[quantize.index("--images") + 1], quantize[quantize.index("--batch") + 1], quantize[quantize.index("--test-images") + 1]) == ("150", "32", "100")
     compiled = compile_command(target, tmp_path / "q" / "Network_int.xmodel", tmp_path / "c", "net")
     assert compiled[:3] == ["vai_c_xir", "-x", str(tmp_path / "q" / "Network_int.xmodel")]

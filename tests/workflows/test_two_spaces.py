@@ -114,3 +114,21 @@ def test_release_of_one_space_holds_its_records_only_and_searches(store, ofa_fit
     assert len(queries) == 60 and all(OFA.parse_compact(c) for c in queries["compact"])
     best = queries.loc[queries["latency_cpu_mean"].idxmin(), "compact"]
     assert best.startswith("r1")  # the fastest found is at a small resolution (128..196 px)
+
+
+@pytest.mark.parametrize("command", ["train", "profile"])
+def test_an_architecture_of_the_other_space_or_out_of_range_is_one_line_exit_2(command, tmp_path, capsys):
+    ofa = sample(1, 0, "ofa")[0]
+    (tmp_path / "ofa.jsonl").write_text(ofa.to_json() + "\n")
+    base = [command, "--output", str(tmp_path / "out.jsonl")] + (["--backend", "onnxruntime"] if command == "profile" else ["--recipe", "smoke"])
+    assert main([*base, "--input", str(tmp_path / "ofa.jsonl"), "--space", "anb"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "architecture 1 is of the ofa space; --space anb takes anb architectures" in error and len(error.splitlines()) == 1
+    for key, value in (("resolution", 130), ("stage2_d", 5), ("stage0_layer1_k", 4), ("stage4_layer0_e", 5)):
+        keys = {**ofa.to_reference(), key: value}
+        keys.pop("space", None)
+        (tmp_path / "bad.jsonl").write_text(json.dumps(keys) + "\n")
+        assert main([*base, "--input", str(tmp_path / "bad.jsonl"), "--space", "ofa"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert f"{key}={value}" in error and len(error.splitlines()) == 1, error
+    assert not (tmp_path / "out.jsonl").exists()

@@ -75,7 +75,7 @@ def parse_json_line(text: str, what: str) -> dict:
 
 def quantize_command(architecture: Architecture, target: Target, weights: Path, output_dir: Path) -> list[str]:
     settings: VitisOptions = target.settings
-    return [*shlex.split(settings.quantize_python), "-m", "accelbench.profiling.backends.vitis_quantize", "--arch", architecture.compact(), "--weights", str(weights),
+    return [*shlex.split(settings.quantize_python), "-m", "accelbench.profiling.backends.vitis_quantize", "--arch", architecture.compact(), "--space", architecture.space, "--weights", str(weights),
             "--calibration", str(settings.calibration), "--output", str(output_dir), "--images", str(settings.calibration_images),
             "--batch", str(settings.calibration_batch), "--test-images", str(settings.test_images), "--seed", str(settings.seed)]
 

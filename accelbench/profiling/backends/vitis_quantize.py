@@ -44,7 +44,8 @@ def batches(samples: list[tuple[str, int]], size: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--arch", required=True)
+    parser.add_argument("--arch", required=True, help="the compact string")
+    parser.add_argument("--space", default="anb")
     parser.add_argument("--weights", required=True, help="the trained weights (safetensors)")
     parser.add_argument("--calibration", required=True, help="an ImageNet-layout validation folder")
     parser.add_argument("--output", required=True)
@@ -61,7 +62,7 @@ def main() -> None:
 
     from accelbench.search_space.builder import build
 
-    model = build(Architecture.from_compact(arguments.arch)).eval()
+    model = build(Architecture.from_compact(arguments.arch, arguments.space)).eval()
     model.load_state_dict(load_file(arguments.weights))
     _, samples = list_image_folder(Path(arguments.calibration))
     chosen = random.Random(arguments.seed).sample(samples, min(len(samples), arguments.images + arguments.test_images))
