@@ -22,6 +22,7 @@ import pandas as pd
 from accelbench.search_space import ANB, Architecture, Stage, SpaceError, count_macs, count_params, get_space
 from accelbench.search_space.mbconv import same_size, stage_input_sizes
 from accelbench.search_space.ofa import MobileNetV3Space
+from accelbench.search_space.space import Block
 
 FIELDS = ("e", "k", "l", "se")
 STAGES = ANB.num_stages
@@ -197,7 +198,7 @@ class MobileNetV3Features:
             for kernel in space.kernel_choices:
                 for expansion in space.expansion_choices:
                     for first in (0, 1):
-                        spec = space._layer(stage, expansion, kernel, bool(first))
+                        spec = space.block_layer(Block("mbconv", stage, expansion, kernel, space.stage_se[stage], bool(first), space.name))
                         params[stage, first, kernel, expansion] = space.layer_params(spec)
                         for resolution in space.resolution_choices:
                             entry = stage_input_sizes(resolution, space.stage_strides)[stage]

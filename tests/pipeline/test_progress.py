@@ -16,6 +16,8 @@ def test_progress_line_reports_counts_rate_and_eta():
         progress.record(status)
     progress.running = 2
     assert progress.line() == "[1m00s] 4/10 done (3 ok, 1 failed), 2 running, 4.0 tasks/min, ETA 1m30s"
+    progress.record("noisy")
+    assert "5/10 done (3 ok, 1 failed, 1 noisy)" in progress.line()
     progress.maybe_show()  # 60 s after the last line, interval 30 s: shown
     now[0] = 70.0
     progress.maybe_show()  # 10 s later: not shown
