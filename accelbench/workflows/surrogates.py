@@ -42,7 +42,8 @@ def records_of(frame, recipe_id: str | None, include_noisy: bool = False) -> dic
 
     text = frame.sort_values("arch_id").to_csv(index=False, float_format="%.17g")
     space = frame["space"].iloc[0] if len(frame) else "anb"
-    return {"architectures": len(frame), "space": space, "recipe_id": recipe_id, "include_noisy": include_noisy, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    named = {"space": space} if space != "anb" else {}  # none named: anb, so that an anb fit's index is what it was
+    return {"architectures": len(frame), **named, "recipe_id": recipe_id, "include_noisy": include_noisy, "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def write_fit(fits: list[TargetFit], settings: FitSettings, folder: Path, records: dict | None = None) -> None:
