@@ -44,11 +44,13 @@ def run(work: Path) -> dict:
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
         seconds[name] = round(time.perf_counter() - started, 1)
         outputs[name] = done.stdout
+        outputs[f"{name}_stderr"] = done.stderr
         print(f"{name}: exit {done.returncode}, {seconds[name]} s", flush=True)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(arguments)} failed:\n{done.stderr[-3000:]}")
     metrics = json.loads((work / "fits" / "ofa" / "surrogates.json").read_text())["targets"][TARGET]["test"]
-    return {"seconds": seconds, "cpus": os.cpu_count(), "collect_table": table_of(outputs["collect"]), "collect_again": outputs["collect_again"].strip(),
+    return {"seconds": seconds, "cpus": os.cpu_count(), "collect_table": table_of(outputs["collect"]), "collect_again": next(line for line in outputs["collect_again_stderr"].splitlines() if line.startswith("nothing to do")),
+            "status": status_lines(outputs["status"]),
             "fit_test": {key: metrics[key] for key in ("kendall_tau", "r2")}, "search_release": last_lines(outputs["search_release"], 2),
             "search_store": last_lines(outputs["search_store"], 2), "explain": outputs["explain"].strip().splitlines()}
 
@@ -60,23 +62,39 @@ def table_of(output: str) -> list[str]:
     return lines[start : next(index for index, line in enumerate(lines) if " architectures in " in line) + 1]
 
 
+def status_lines(output: str) -> list[str]:
+    """What `status` says beyond the table `collect` ends with: the sweep's tasks recorded and left."""
+    return [line for line in output.strip().splitlines() if line.startswith("sweep ")]
+
+
 def last_lines(output: str, count: int) -> list[str]:
     return output.strip().splitlines()[-count:]
 
 
+def resolution_effects(explain: list[str]) -> dict:
+    """The linear model's test tau and the resolution's effect at both ends, from `explain`'s output."""
+    tau = explain[0].split("Kendall tau ")[1].split(";")[0]
+    line = explain[next(i for i, text in enumerate(explain) if text.startswith("effect of the input resolution")) + 1]
+    parts = line.split()  # "128:", "-0.2334", "132:", ...
+    return {"tau": tau, "low": parts[0].rstrip(":"), "first": parts[1], "high": parts[-2].rstrip(":"), "last": parts[-1]}
+
+
 def block(results: dict) -> str:
     seconds = results["seconds"]
+    explained = resolution_effects(results["explain"])
     table = [line.replace("runs/ofa", "runs/ofa-embedded") for line in results["collect_table"]]
     lines = [BEGIN,
              f"Measured on {results['cpus']} cores, nothing else running (`benchmarks/results/ofa_flow.json`): the collect took "
              f"{seconds['collect'] / 60:.1f} min and ended with",
              "", "```", *table, "```", "",
-             f"The same command again: `{results['collect_again'].splitlines()[-1]}` ({seconds['collect_again']:.0f} s, Ray's start included). "
+             f"The same command again: `{results['collect_again']}` ({seconds['collect_again']:.0f} s). `status`: "
+             f"`{'; '.join(results['status'])}`. "
              f"`fit --targets {TARGET}` ({seconds['fit']:.0f} s): held-out Kendall tau {results['fit_test']['kendall_tau']:.3f}, "
              f"R² {results['fit_test']['r2']:.3f}; `release --fit` {seconds['release']:.0f} s. "
-             f"A search of the release for the fastest subnet: `{results['search_release'][-1]}`; of the store's measured architectures "
-             f"for accuracy and latency: `{results['search_store'][-1]}`. `explain` says, per stage, what each choice adds to the latency, "
-             f"and the resolution's effect: `{results['explain'][-1].strip()[:120]} …`.",
+             f"A search of the release for the fastest subnet (evolution, 500 queries): `{results['search_release'][0]}`; of the store's "
+             f"measured architectures for accuracy and latency: `{results['search_store'][0]}`. `explain`'s linear model ranks the test split "
+             f"with tau {explained['tau']}; per stage it gives each choice's main effect on the latency (ms), and the resolution's: "
+             f"{explained['first']} at {explained['low']} px to {explained['last']} at {explained['high']} px.",
              END]
     return "\n".join(lines)
 

@@ -56,3 +56,12 @@ def test_the_readmes_lut_table_of_both_spaces_is_the_committed_results():
     assert [r["space"] for r in results] == ["anb", "ofa"] and all(r["architectures"] >= 30 for r in results)
     assert lut_spaces.table_markdown(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.lut_spaces --docs"
     assert (lut_spaces.DOCS / "lut_spaces.png").stat().st_size > 10_000
+
+
+def test_the_readmes_ofa_run_is_the_committed_results():
+    from benchmarks import ofa_flow
+
+    results = json.loads(ofa_flow.RESULTS.read_text())
+    assert "nothing to do" in results["collect_again"] and results["seconds"]["collect"] <= 600  # the preset's promise: 10 minutes here
+    assert any(line.startswith("profile cpu_ort") for line in results["collect_table"])
+    assert ofa_flow.block(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.ofa_flow --docs"
