@@ -104,7 +104,7 @@ def write_release(store: Store, name: str, version: str, settings: FitSettings, 
 
     if fit_folder is not None:
         frame, settings, fitted, recipe_id = reused_fit(store, fit_folder, recipe_id, space)
-        space = frame["space"].iloc[0] if len(frame) else choose_space(store, space)
+        space = frame["space"].iloc[0] if len(frame) else space
     space = choose_space(store, space)
     spaces = store_spaces(store)
     counts = {}
