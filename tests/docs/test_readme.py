@@ -30,6 +30,7 @@ def skip(reason: str) -> dict:
     return {"skip": reason}
 
 
+OFA_FLOW = skip("the ofa-embedded flow: benchmarks/ofa_flow.py runs these very commands (~10 min); tests/workflows/test_two_spaces.py runs each at test size")
 HOW = {  # every shell command of the README, in its order
     "make collect": skip("the sweep trains networks for minutes; tests/pipeline collects the same stages at test size"),
     "make test": skip("this is the test suite"),
@@ -67,6 +68,12 @@ HOW = {  # every shell command of the README, in its order
     "accelbench space info": run(),
     "accelbench space sample --n 3 --seed 0 > a.jsonl": run(),
     "accelbench space stats --input a.jsonl": run(),
+    "make collect CONFIG=accelbench/workflows/configs/ofa-embedded.toml STORE=runs/ofa-embedded": OFA_FLOW,
+    "accelbench status runs/ofa-embedded": OFA_FLOW,
+    "accelbench fit --store runs/ofa-embedded --targets latency_cpu_ort --out fits/ofa": OFA_FLOW,
+    "accelbench release --store runs/ofa-embedded --name ofa --version 0.1 --out releases --fit fits/ofa": OFA_FLOW,
+    "accelbench search --benchmark releases/ofa-0.1 --algorithm evolution --objective latency_cpu_ort --budget 500 --output searches/fastest": OFA_FLOW,
+    "accelbench explain --surrogates fits/ofa --target latency_cpu_ort": OFA_FLOW,
 }
 FIRST = ["accelbench space sample --n 3 --seed 0 > a.jsonl", "accelbench import-anb ../shared/data/anb/anb_dataset_dev.tar.gz --store runs/anb"]
 AFTER_IMPORT = ["accelbench fit-device --store runs/anb --target latency_zcu102 --shots 20 --seed 0 --out fits/zcu102"]
