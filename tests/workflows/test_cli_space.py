@@ -79,4 +79,4 @@ def test_the_ofa_space_through_space_commands_and_a_clear_refusal_elsewhere(tmp_
     for command in (["profile", "--backend", "onnxruntime"], ["train", "--recipe", "smoke"]):
         result = run(*command, "--input", str(samples))
         assert result.returncode == 2
-        assert f"{samples}: architecture 1 is of the ofa space; {'profiling' if command[0] == 'profile' else 'training'} takes anb architectures" in result.stderr
+        assert f"{samples}: architecture 1 is of the ofa space; --space anb takes anb architectures" in result.stderr
