@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.docs_blocks import replace_block
+from benchmarks.docs_blocks import measure_or_render, replace_block
 
 RESULTS = Path(__file__).with_name("results") / "flow_times.json"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +52,7 @@ def write_docs() -> None:
 
 
 def main() -> None:
-    if "--docs" in sys.argv[1:]:
-        write_docs()
-        return
-    results = measure()
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    measure_or_render(sys.argv[1:], measure, RESULTS, write_docs)
 
 
 if __name__ == "__main__":
