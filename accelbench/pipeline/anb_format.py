@@ -102,6 +102,13 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
 
 
+def train_seconds(value: Any) -> float | None:
+    """The reference's collection scripts recorded the training time with its sign flipped (some of its
+    records hold it negated): a time is its magnitude."""
+    number = _number(value)
+    return None if number is None else abs(number)
+
+
 def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[str, list[dict[str, Any]]]:
     """Store rows (`archs`, `train`, `profile`) from reference records. A repeated architecture keeps
     every training (as seeds 0, 1, ...) and every measurement: the later records' measurements under keys
@@ -127,7 +134,7 @@ def rows_from_records(records: Iterable[AnbRecord], code_version: str) -> dict[s
             "train", task_key=task_key(arch_id, "train", f"{REFERENCE_RECIPE_ID}-s{repeat}"), arch_id=arch_id, recipe_id=REFERENCE_RECIPE_ID,
             recipe_name="anb-proxy (reference)", seed=repeat, data_id=REFERENCE_DATA_ID, status="ok" if top1 is not None else "failed",
             val_top1=top1, val_top5=_number(metrics.get("val_top5")), top1_convention="best_of_validated", curve=[],
-            train_time_s=_number(metrics.get("train_time")), error=None if top1 is not None else f"{record.name}: no val_top1", **provenance,
+            train_time_s=train_seconds(metrics.get("train_time")), error=None if top1 is not None else f"{record.name}: no val_top1", **provenance,
         ))
         performance = record.data.get("platform_perf") or {}
         for device in sorted({name.split("_", 1)[1] for name in performance}):

@@ -41,8 +41,9 @@ def architectures_frame(store: Store, space: str) -> pd.DataFrame:
 
 
 def result_columns(frame: pd.DataFrame) -> list[str]:
-    """The result columns of a wide frame (what a surrogate can be fitted to), without their `_std`."""
-    return [c for c in frame.columns if (c == "val_top1" or c.startswith(("latency_", "throughput_"))) and not c.endswith("_std")]
+    """The result columns of a wide frame (what a surrogate can be fitted to), without their `_std`: accuracy,
+    the proxified training's cost, the device metrics."""
+    return [c for c in frame.columns if (c in ("val_top1", "train_time_s") or c.startswith(("latency_", "throughput_"))) and not c.endswith("_std")]
 
 
 def wide(store: Store, recipe_id: str | None = None, training: bool = True, include_noisy: bool = False, space: str | None = None) -> pd.DataFrame:

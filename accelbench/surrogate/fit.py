@@ -278,7 +278,7 @@ def fit_all(frame: pd.DataFrame, targets: list[str], settings: FitSettings = Fit
     log = log or sys.stderr
     missing = [t for t in targets if t not in frame.columns]
     if missing:
-        raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'latency_', 'throughput_')) and not c.endswith('_std'))}")
+        raise SurrogateError(f"targets {', '.join(missing)} are not in the records; they have {', '.join(c for c in frame.columns if c.startswith(('val_', 'train_time', 'latency_', 'throughput_')) and not c.endswith('_std'))}")
     space = space_of(frame)
     x = features(frame, space)
     split = split_of(frame["arch_id"], settings)

@@ -4,7 +4,7 @@ by one numba kernel.
 Every default model grows trees of depth <= 3 (XGBoost and LightGBM, the block-additive model's
 residual). A complete depth-3 tree is a select network: seven comparisons and seven selects per row,
 no branches, no gathers, so the kernel runs over rows in SIMD lanes, tree after tree, and over blocks
-of rows on every core. One row at a time (what evolution and annealing ask) walks the three levels
+of rows on the threads the process was given (`common.threads`). One row at a time (what evolution and annealing ask) walks the three levels
 instead. Each library's rule is kept exactly: XGBoost compares float32 features `x < threshold` and
 adds tree by tree onto its base score in float32; LightGBM compares doubles `x <= threshold` and adds
 in double. Features are never missing (NaN), so the libraries' default directions never arise.
@@ -17,7 +17,9 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import config, njit, prange, set_num_threads
+
+from accelbench.common.threads import threads
 
 DEPTH = 3
 INTERNAL = 2**DEPTH - 1
@@ -58,7 +60,11 @@ class Forest:
         values = columns.typed(self.float32)
         threshold, leaf = self.threshold.astype(dtype), self.leaf.astype(dtype)
         out = np.empty(values.shape[0] * values.shape[2], dtype=dtype)
-        kernel = _walk_levels if len(columns.x) <= SERIAL_ROWS else _select_network
+        if len(columns.x) <= SERIAL_ROWS:
+            kernel = _walk_levels
+        else:
+            kernel = _select_network
+            set_num_threads(min(threads(), config.NUMBA_NUM_THREADS))
         kernel(values, self.feature, threshold, leaf, dtype(self.base), out)
         return out[: len(columns.x)].astype(np.float64)
 

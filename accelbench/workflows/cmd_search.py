@@ -11,6 +11,7 @@ from accelbench.optimizers import ALGORITHMS
 from accelbench.optimizers.problem import Constraint, SurrogateOracle, TableBenchmark
 from accelbench.pipeline.views import wide
 from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
+from accelbench.workflows.cmd_surrogate import add_threads_option
 from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import replaceable_folder
 
@@ -33,6 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--algorithm", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="folder: queries.parquet, result.json, trajectory.png or pareto.png")
+    add_threads_option(parser)
     parser.set_defaults(handler=search_command)
 
     parser = commands.add_parser("search-compare", help="every algorithm x seeds at one budget: mean best or hypervolume, with spread")
@@ -43,12 +45,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="hypervolume reference point, one TARGET=VALUE per objective (the worst value that still counts), "
                              "e.g. --reference val_top1=50 throughput_vck190=0")
     parser.add_argument("--output", required=True, help="folder: compare.csv, compare.md, trajectory.png or pareto.png, runs/*.parquet")
+    add_threads_option(parser)
     parser.set_defaults(handler=compare_command)
 
     parser = commands.add_parser("explain", help="what the explainable (linear) model says each choice of each stage is worth (and an ofa resolution)")
     parser.add_argument("--surrogates", required=True, help="a `fit` output or a release folder")
     parser.add_argument("--target", required=True)
     parser.add_argument("--output", help="folder for contributions.csv, stages.csv and contributions.png (default: print only)")
+    add_threads_option(parser)
     parser.set_defaults(handler=explain_command)
 
 

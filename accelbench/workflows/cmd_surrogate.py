@@ -26,6 +26,12 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
     parser.add_argument("--include-noisy", action="store_true", help="fit on profiles measured under other load (status noisy) too")
     add_space_option(parser)
+    add_threads_option(parser)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, dest="surrogate_threads", metavar="N",
+                        help="threads for fitting and querying (default: the cores given: Ray's CPUs for a task, else the affinity mask)")
 
 
 def add_space_option(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="which K, among those measured (spread over MACs)")
     parser.add_argument("--devices", help="a TOML of [devices.<name>] descriptors that adds to (or overrides) accelbench/surrogate/devices.toml, the reference's devices")
     parser.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier fit output (then replaced whole)")
+    add_threads_option(parser)
     parser.set_defaults(handler=fit_device_command)
 
     parser = commands.add_parser("query", help="predict every target (mean and std) for architectures")
@@ -64,6 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", required=True, help="JSON lines of architectures (reference keys) of the surrogates' space")
     parser.add_argument("--output", required=True, help="FILE.csv or FILE.parquet")
     parser.add_argument("--targets", nargs="+")
+    add_threads_option(parser)
     parser.set_defaults(handler=query_command)
 
 

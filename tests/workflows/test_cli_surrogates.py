@@ -238,3 +238,22 @@ def test_import_keeps_every_measurement_of_a_repeated_architecture(anb_records, 
     frame = wide(store).set_index("arch_id")
     assert all(frame.loc[a, "throughput_3090"] == first[a] for a in first)  # the first record stays the architecture's value
     assert set(repeat_pairs(store)) >= {"val_top1", "latency_vck190", "throughput_tpuv3"}
+
+
+def test_import_undoes_the_reference_s_negated_train_time(anb_records, tmp_path):
+    from accelbench.pipeline.store import Store
+    from accelbench.pipeline.views import result_columns, wide
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    expected = {}
+    for index, record in enumerate(anb_records[:20]):
+        data = json.loads(json.dumps(record.data))
+        seconds = data["metrics"]["train_time"]
+        data["metrics"]["train_time"] = -seconds if index % 2 else seconds  # the reference's scripts flipped its sign
+        expected[Architecture.from_reference(data["architecture"]).arch_id] = seconds
+        (folder / record.name).write_text(json.dumps(data))
+    assert main(["import-anb", str(folder), "--store", str(tmp_path / "store")]) == 0
+    frame = wide(Store(tmp_path / "store")).set_index("arch_id")
+    assert {a: frame.loc[a, "train_time_s"] for a in expected} == expected and min(expected.values()) > 0
+    assert "train_time_s" in result_columns(frame)  # a target `fit` fits by default

@@ -14,8 +14,6 @@ import numpy as np
 
 from accelbench.common.errors import InputError
 
-THREADS = 2  # fixed, so that fits are reproducible bit for bit
-
 
 class SurrogateError(InputError):
     """A surrogate request that cannot be served (unknown model or target, bad or tampered files)."""

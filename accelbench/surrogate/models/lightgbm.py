@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelbench.surrogate.models.base import THREADS
+from accelbench.common.threads import threads
 from accelbench.surrogate import trees
 
 PARAMETERS = {
@@ -19,7 +19,6 @@ PARAMETERS = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 5.0,
-    "num_threads": THREADS,
     "deterministic": True,
     "force_row_wise": True,
     "verbose": -1,
@@ -32,6 +31,7 @@ def boost(parameters: dict, train, validation, rows: int, capacity: dict | None)
     many rounds (no validation needed); and its own capacity (rounds, and the rows it learned from)."""
     import lightgbm
 
+    parameters = {**parameters, "num_threads": threads()}
     if capacity is None:
         booster = lightgbm.train(parameters, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
         return booster, {"rounds": booster.best_iteration or booster.current_iteration(), "rows": rows}
@@ -43,7 +43,7 @@ def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
     forest = trees.compiled(owner, lambda: trees.from_lightgbm(booster, booster.best_iteration or None))
     if forest is not None:
         return forest.predict(x)
-    return booster.predict(trees.as_array(x), num_iteration=booster.best_iteration or None, num_threads=THREADS)
+    return booster.predict(trees.as_array(x), num_iteration=booster.best_iteration or None, num_threads=threads())
 
 
 class LightGbmModel:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelbench.surrogate.models.base import THREADS
+from accelbench.common.threads import threads
 from accelbench.surrogate.models.xgboost import XgboostModel
 
 PARAMETERS = {
@@ -19,7 +19,6 @@ PARAMETERS = {
     "colsample_bynode": 0.5,
     "min_child_weight": 1,
     "lambda": 1e-5,
-    "nthread": THREADS,
 }
 
 
@@ -29,7 +28,7 @@ class RandomForestModel(XgboostModel):
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         import xgboost
 
-        self.booster, self._forest = xgboost.train({**PARAMETERS, "seed": seed}, xgboost.DMatrix(x, label=y, weight=weight), 1), None
+        self.booster, self._forest = xgboost.train({**PARAMETERS, "seed": seed, "nthread": threads()}, xgboost.DMatrix(x, label=y, weight=weight, nthread=threads()), 1), None
         self.capacity = {}  # nothing chosen on the validation split
 
     @classmethod

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelbench.surrogate.models.base import THREADS
+from accelbench.common.threads import threads
 from accelbench.surrogate import trees
 
 PARAMETERS = {
@@ -22,7 +22,6 @@ PARAMETERS = {
     "colsample_bytree": 0.9,
     "min_child_weight": 20,
     "lambda": 5.0,
-    "nthread": THREADS,
 }
 ROUNDS, EARLY_STOPPING = 20000, 200
 
@@ -38,13 +37,13 @@ class XgboostModel:
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
         import xgboost
 
-        train, parameters = xgboost.DMatrix(x, label=y, weight=weight), {**PARAMETERS, "seed": seed}
+        train, parameters = xgboost.DMatrix(x, label=y, weight=weight, nthread=threads()), {**PARAMETERS, "seed": seed, "nthread": threads()}
         self._forest = None
         if capacity is not None:
             rounds = capacity["rounds"]
             self.booster = xgboost.train(parameters, train, rounds)
         else:  # early-stopped on the validation split
-            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val, nthread=threads()), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
             rounds = booster.best_iteration + 1
             self.booster = booster[:rounds]
         self.capacity = {"rounds": rounds, "rows": len(y)}
@@ -55,7 +54,8 @@ class XgboostModel:
         forest = trees.compiled(self, lambda: trees.from_xgboost(self.booster))
         if forest is not None:
             return forest.predict(x)
-        return self.booster.predict(xgboost.DMatrix(trees.as_array(x)))
+        self.booster.set_param({"nthread": threads()})
+        return self.booster.predict(xgboost.DMatrix(trees.as_array(x), nthread=threads()))
 
     predict_members = staticmethod(trees.predict_sharing_columns)
 
@@ -68,6 +68,6 @@ class XgboostModel:
     def load(cls, path: Path) -> "XgboostModel":
         import xgboost
 
-        booster = xgboost.Booster(params={"nthread": THREADS})
+        booster = xgboost.Booster(params={"nthread": threads()})
         booster.load_model(str(path))
         return cls(booster)
