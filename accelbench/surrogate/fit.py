@@ -57,6 +57,7 @@ def inverse(transform: str, y: np.ndarray) -> np.ndarray:
 
 MAX_MEMBERS = 50
 MAX_FOLDS = 1000
+MAX_TREES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class FitSettings:
     interval_level: float = 0.95
     calibration_folds: int = 10
     weigh_measurements: bool = True  # weight training rows by their recorded spread (measurement_weights)
+    # A query's cost is in proportion to the trees it walks: a target's members hold at most this many
+    # together (boosters that would stop later learn at a proportionally higher rate); None: no budget
+    max_trees: int | None = 6000
 
     def __post_init__(self) -> None:
         for name in self.models:
@@ -85,6 +89,8 @@ class FitSettings:
             raise SurrogateError(f"interval_level={self.interval_level} is not allowed; it must be in [0.5, 1)")
         if not 2 <= self.calibration_folds <= MAX_FOLDS:
             raise SurrogateError(f"calibration_folds={self.calibration_folds} is not allowed; it must be in [2, {MAX_FOLDS}] (and at most the rows a target learns from)")
+        if self.max_trees is not None and not self.members <= self.max_trees <= MAX_TREES:
+            raise SurrogateError(f"max_trees={self.max_trees} is not allowed; it must be in [members, {MAX_TREES:,}] (or none, for no query budget)")
         if not (0 < self.test_fraction and 0 < self.validation_fraction and self.test_fraction + self.validation_fraction < 0.9):
             raise SurrogateError("test_fraction and validation_fraction must be positive and leave most rows for training")
 
@@ -171,10 +177,12 @@ def answers_for(model_name: str, space: str) -> bool:
 
 
 def fit_member(model_name: str, transform: str, x, y, x_val, y_val, seed: int, bootstrap: bool, target: str = "", weight: np.ndarray | None = None,
-               capacity: dict | None = None, space: str = "anb") -> Model:
+               capacity: dict | None = None, space: str = "anb", max_rounds: int | None = None) -> Model:
     """`capacity`: what an earlier fit chose on the validation split (boosting rounds, a penalty), to
-    fit without one; otherwise the model chooses on (x_val, y_val)."""
+    fit without one; otherwise the model chooses on (x_val, y_val), a booster within `max_rounds`."""
     model = new_model(model_name, target, transform, space)
+    if max_rounds is not None and hasattr(model, "max_rounds"):
+        model.max_rounds = max_rounds
     weight = np.ones(len(y)) if weight is None else weight
     if bootstrap:  # the linear model has no randomness of its own: members see resampled rows
         rows = np.random.default_rng(seed).integers(0, len(y), len(y))
@@ -201,10 +209,12 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
                              f"throughput_* of the anb space only)")
     scores: dict[str, float] = {}
     best = None
+    max_rounds = None if settings.max_trees is None else settings.max_trees // settings.members
     for model_name in models:
         # the structured model predicts the same either way; in log space its intervals are relative, as its errors are
         for transform in (["log"] if model_name in DEVICE_ONLY and "log" in transforms else transforms):
-            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train, space=space)
+            model = fit_member(model_name, transform, x_train, y_train, x_val, y_val, settings.seed, bootstrap=False, target=target, weight=w_train, space=space,
+                               max_rounds=max_rounds)
             metrics = evaluate(y_val, inverse(transform, model.predict(x_val)))
             scores[f"{model_name}/{transform}"] = metrics["kendall_tau"]
             key = (metrics["kendall_tau"], metrics["r2"])
@@ -220,7 +230,8 @@ def fit_target(target: str, x: np.ndarray, y: np.ndarray, split: np.ndarray, set
         if index == 0 and not bootstrap:
             chooser = candidate  # the winning candidate: the same seed and rows
         else:
-            chooser = fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target, weight=w_train, space=space)
+            chooser = fit_member(model_name, transform, x_train, y_train, x_val, y_val, seed, bootstrap, target=target, weight=w_train, space=space,
+                                 max_rounds=max_rounds)
         capacities.append(chooser.capacity)
         members.append(fit_member(model_name, transform, x[learn], y[learn], None, None, seed, bootstrap, target=target, weight=w_learn, capacity=chooser.capacity,
                                   space=space))

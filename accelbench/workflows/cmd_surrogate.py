@@ -12,7 +12,7 @@ from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import check_output_file, replaceable_folder, write_text_atomic
 
 
-FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False}  # what --fit fixes
+FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False, "max_trees": 6000}  # what --fit fixes
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-folds", type=int, default=FIT_OPTION_DEFAULTS["calibration_folds"],
                         help="folds of the cross-conformal intervals (more: intervals closer to their level, a longer fit)")
     parser.add_argument("--seed", type=int, default=FIT_OPTION_DEFAULTS["seed"])
+    parser.add_argument("--max-trees", type=int, default=FIT_OPTION_DEFAULTS["max_trees"], metavar="N",
+                        help="query budget: trees a target's members hold together (a query costs in proportion; 0: no budget)")
     parser.add_argument("--recipe-id", help="which training recipe's accuracy, when the store has several")
     parser.add_argument("--allow-damaged", action="store_true", help="fit even if some record files cannot be read (each is named)")
     parser.add_argument("--include-noisy", action="store_true", help="fit on profiles measured under other load (status noisy) too")
@@ -43,7 +45,8 @@ def add_space_option(parser: argparse.ArgumentParser) -> None:
 def fit_settings(arguments: argparse.Namespace):
     from accelbench.surrogate.fit import FitSettings
 
-    values = {"members": arguments.members, "seed": arguments.seed, "calibration_folds": arguments.calibration_folds}
+    values = {"members": arguments.members, "seed": arguments.seed, "calibration_folds": arguments.calibration_folds,
+              "max_trees": arguments.max_trees or None}
     if arguments.models:
         values["models"] = tuple(arguments.models)
     return FitSettings(**values)

@@ -46,6 +46,7 @@ class BlockAdditiveModel:
     spaces = ("anb",)  # its block tables are anb's (surrogate.additive); other models answer for every space
     queue = False  # fit host costs and a launch queue (BlockQueueModel)
     robust = False  # Huber's loss for the costs and the trees (the *Robust models)
+    max_rounds: int | None = None  # a query budget for the residual trees (FitSettings.max_trees / members)
 
     def __init__(self, costs: np.ndarray | None = None, unit: str = "time", log: bool = False, residual: bool = True, booster=None,
                  host: np.ndarray | None = None) -> None:
@@ -91,7 +92,7 @@ class BlockAdditiveModel:
             terms_val = self._terms(layers_val)
             validation = lightgbm.Dataset(self._residual_features(x_val, stage_physics(layers_val), terms_val), label=np.log(self._time_of(y_val)) - terms_val[:, 0],
                                           reference=train)
-        self.booster, self.capacity = boost(parameters, train, validation, len(y), capacity)
+        self.booster, self.capacity = boost(parameters, train, validation, len(y), capacity, self.max_rounds)
 
     def _terms(self, layers: tuple) -> np.ndarray:
         """(n, 3) the log of: the modelled time, the summed device costs, the summed host costs (the

@@ -26,16 +26,31 @@ PARAMETERS = {
 ROUNDS, EARLY_STOPPING = 20000, 200
 
 
-def boost(parameters: dict, train, validation, rows: int, capacity: dict | None):
+def boost(parameters: dict, train, validation, rows: int, capacity: dict | None, max_rounds: int | None = None):
     """A booster early-stopped on `validation`, or, given the `capacity` an earlier fit chose on it, with as
-    many rounds (no validation needed); and its own capacity (rounds, and the rows it learned from)."""
+    many rounds at its learning rate (no validation needed); and its own capacity (rounds, learning rate,
+    the rows it learned from). `max_rounds` (a query budget): a booster that stops later learns again at
+    a rate raised in proportion, early-stopped within the budget."""
     import lightgbm
 
     parameters = {**parameters, "num_threads": threads()}
     if capacity is None:
-        booster = lightgbm.train(parameters, train, ROUNDS, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
-        return booster, {"rounds": booster.best_iteration or booster.current_iteration(), "rows": rows}
-    return lightgbm.train(parameters, train, capacity["rounds"]), {"rounds": capacity["rounds"], "rows": rows}
+        def early_stopped(parameters: dict, rounds: int):
+            booster = lightgbm.train(parameters, train, rounds, valid_sets=[validation], callbacks=[lightgbm.early_stopping(EARLY_STOPPING, verbose=False)])
+            return booster, booster.best_iteration or booster.current_iteration()
+
+        booster, rounds = early_stopped(parameters, ROUNDS)
+        if max_rounds is not None and rounds > max_rounds:
+            parameters = {**parameters, "learning_rate": over_budget_rate(parameters["learning_rate"], rounds, max_rounds)}
+            booster, rounds = early_stopped(parameters, max_rounds)
+        return booster, {"rounds": rounds, "learning_rate": parameters["learning_rate"], "rows": rows}
+    parameters["learning_rate"] = capacity.get("learning_rate", parameters["learning_rate"])
+    return lightgbm.train(parameters, train, capacity["rounds"]), {**capacity, "rows": rows}
+
+
+def over_budget_rate(rate: float, rounds: int, max_rounds: int) -> float:
+    """The learning rate at which `rounds` rounds' worth of shrinkage fits in `max_rounds`."""
+    return min(1.0, rate * rounds / max_rounds)
 
 
 def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
@@ -48,6 +63,7 @@ def predict_trees(owner, booster, x: np.ndarray | trees.Columns) -> np.ndarray:
 
 class LightGbmModel:
     name = "lightgbm"
+    max_rounds: int | None = None  # a query budget (FitSettings.max_trees / members)
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
@@ -60,7 +76,7 @@ class LightGbmModel:
         train = lightgbm.Dataset(x, label=y, weight=weight, params={"verbose": -1})
         validation = None if capacity is not None else lightgbm.Dataset(x_val, label=y_val, reference=train)
         self._forest = None
-        self.booster, self.capacity = boost({**PARAMETERS, "seed": seed}, train, validation, len(y), capacity)
+        self.booster, self.capacity = boost({**PARAMETERS, "seed": seed}, train, validation, len(y), capacity, self.max_rounds)
 
     def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         return predict_trees(self, self.booster, x)

@@ -12,6 +12,7 @@ import numpy as np
 
 from accelbench.common.threads import threads
 from accelbench.surrogate import trees
+from accelbench.surrogate.models.lightgbm import over_budget_rate
 
 PARAMETERS = {
     "objective": "reg:squarederror",
@@ -28,6 +29,7 @@ ROUNDS, EARLY_STOPPING = 20000, 200
 
 class XgboostModel:
     name = "xgboost"
+    max_rounds: int | None = None  # a query budget (FitSettings.max_trees / members)
 
     def __init__(self, booster=None) -> None:
         self.booster = booster
@@ -40,13 +42,22 @@ class XgboostModel:
         train, parameters = xgboost.DMatrix(x, label=y, weight=weight, nthread=threads()), {**PARAMETERS, "seed": seed, "nthread": threads()}
         self._forest = None
         if capacity is not None:
-            rounds = capacity["rounds"]
+            rounds, parameters["eta"] = capacity["rounds"], capacity.get("learning_rate", parameters["eta"])
             self.booster = xgboost.train(parameters, train, rounds)
-        else:  # early-stopped on the validation split
-            booster = xgboost.train(parameters, train, ROUNDS, evals=[(xgboost.DMatrix(x_val, label=y_val, nthread=threads()), "val")], early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
-            rounds = booster.best_iteration + 1
-            self.booster = booster[:rounds]
-        self.capacity = {"rounds": rounds, "rows": len(y)}
+        else:  # early-stopped on the validation split (within the query budget: lightgbm.boost)
+            validation = [(xgboost.DMatrix(x_val, label=y_val, nthread=threads()), "val")]
+
+            def early_stopped(rounds: int) -> int:
+                self.booster = xgboost.train(parameters, train, rounds, evals=validation, early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+                best = self.booster.best_iteration + 1
+                self.booster = self.booster[:best]
+                return best
+
+            rounds = early_stopped(ROUNDS)
+            if self.max_rounds is not None and rounds > self.max_rounds:
+                parameters["eta"] = over_budget_rate(parameters["eta"], rounds, self.max_rounds)
+                rounds = early_stopped(self.max_rounds)
+        self.capacity = {"rounds": rounds, "learning_rate": parameters["eta"], "rows": len(y)}
 
     def predict(self, x: np.ndarray | trees.Columns) -> np.ndarray:
         import xgboost
