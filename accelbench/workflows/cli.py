@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 
 from accelbench.common.errors import AccelbenchError
 from accelbench.common.threads import set_threads
-from accelbench.workflows import cmd_anb, cmd_collect, cmd_data, cmd_lut, cmd_profile, cmd_proxy, cmd_recipe, cmd_release, cmd_search, cmd_space, cmd_surrogate, cmd_targets, cmd_train
+from accelbench.workflows import cmd_adapt, cmd_anb, cmd_collect, cmd_data, cmd_lut, cmd_profile, cmd_proxy, cmd_recipe, cmd_release, cmd_search, cmd_space, cmd_surrogate, cmd_targets, cmd_train
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
-COMMAND_MODULES = [cmd_space, cmd_recipe, cmd_data, cmd_train, cmd_profile, cmd_targets, cmd_collect, cmd_proxy, cmd_lut, cmd_anb, cmd_surrogate, cmd_release, cmd_search]
+COMMAND_MODULES = [cmd_space, cmd_recipe, cmd_data, cmd_train, cmd_profile, cmd_targets, cmd_collect, cmd_proxy, cmd_lut, cmd_anb, cmd_surrogate, cmd_adapt, cmd_release, cmd_search]
 
 
 def build_parser() -> argparse.ArgumentParser:

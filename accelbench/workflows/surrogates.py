@@ -81,14 +81,11 @@ def print_metrics(fits: list[TargetFit], file: TextIO | None = None) -> None:
     print(metrics_markdown(fits), file=file or sys.stdout, end="")
 
 
-def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file: str | None, log: TextIO):
-    """The cross-device predictor for `target` from every record of the other devices and `shots` of its own."""
-    import numpy as np
-
-    from accelbench.surrogate.additive import PHYSICS
-    from accelbench.surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor, select_shots
+def device_sources(store, target: str, descriptors_file: str | None, log: TextIO):
+    """(wide frame, its features, the cross-device predictor of `target`'s device, the sources used, the
+    descriptors): every record of the other devices, none of `target`'s own device."""
+    from accelbench.surrogate.cross_device import MIN_SOURCE_RECORDS, CrossDevicePredictor
     from accelbench.surrogate.devices import device_of, load_devices
-    from accelbench.surrogate.metrics import evaluate
 
     device = device_of(target)
     descriptors = {**load_devices(), **(load_devices(descriptors_file) if descriptors_file else {})}  # a user's file adds or overrides
@@ -106,6 +103,28 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
     if skipped:
         print(f"not used as sources (no descriptor, or < {MIN_SOURCE_RECORDS} records): {', '.join(skipped)}", file=log)
     x = features(frame)
+    predictor = CrossDevicePredictor.from_records(x, {m: frame[m].to_numpy(dtype=float) for m in sources}, descriptors)
+    return frame, x, predictor, sources, descriptors
+
+
+def device_details(target: str, result, sources: list[str], descriptors: dict, **facts) -> dict:
+    from accelbench.surrogate.additive import PHYSICS
+    from accelbench.surrogate.devices import device_of
+
+    return {"target": target, "device": device_of(target), **facts, "sources": sources,
+            "zero_shot_weights": dict(zip(sources, map(float, result.zero_shot))),
+            "combination": dict(zip([*sources, *PHYSICS], map(float, result.combination))),
+            "descriptor": vars(descriptors[device_of(target)])}
+
+
+def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file: str | None, log: TextIO):
+    """The cross-device predictor for `target` from every record of the other devices and `shots` of its own."""
+    import numpy as np
+
+    from accelbench.surrogate.cross_device import select_shots
+    from accelbench.surrogate.metrics import evaluate
+
+    frame, x, predictor, sources, descriptors = device_sources(store, target, descriptors_file, log)
     values = frame[target].to_numpy(dtype=float) if target in frame.columns else np.full(len(frame), np.nan)
     pool = np.flatnonzero(np.isfinite(values) & (values > 0))
     if shots > len(pool):
@@ -113,18 +132,30 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
                              f"[architectures] select = \"spread\") or ask for fewer shots")
     chosen = select_shots(x, pool, shots, seed)
     print(f"{target}: sources {', '.join(sources)}; {shots} shots of {len(pool)} measured", file=log, flush=True)
-    predictor = CrossDevicePredictor.from_records(x, {m: frame[m].to_numpy(dtype=float) for m in sources}, descriptors)
     result = predictor.fit(target, x, values, chosen, seed)
     held = np.setdiff1d(pool, chosen)
     measured, predicted = values[held], ensemble_predict(result.members, "none", x[held])[0]
     test = evaluate(measured, predicted) if len(held) >= 5 else {}
     fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, test,
                     {"train": int(shots), "validation": 0, "test": int(len(held))}, measured, predicted)
-    details = {"target": target, "device": device, "shots": int(shots), "seed": int(seed), "selection": "spread over MACs",
-               "shot_arch_ids": frame["arch_id"].iloc[chosen].tolist(), "sources": sources,
-               "zero_shot_weights": dict(zip(sources, map(float, result.zero_shot))),
-               "combination": dict(zip([*sources, *PHYSICS], map(float, result.combination))),
-               "descriptor": vars(descriptors[device]), "held_out": test}
+    details = device_details(target, result, sources, descriptors, shots=int(shots), seed=int(seed), selection="spread over MACs",
+                             shot_arch_ids=frame["arch_id"].iloc[chosen].tolist())
+    return fit, {**details, "held_out": test}
+
+
+def adapt_store(store, target: str, architectures: list, values, seed: int, descriptors_file: str | None, log: TextIO):
+    """The cross-device predictor for `target` from every record of the other devices and the measured
+    `values` of `architectures` (`accelbench adapt fit`): the store's own rows of `target`'s device are not read."""
+    import numpy as np
+
+    from accelbench.surrogate.features import features as features_of
+
+    _, _, predictor, sources, descriptors = device_sources(store, target, descriptors_file, log)
+    print(f"{target}: sources {', '.join(sources)}; {len(values)} measured architectures", file=log, flush=True)
+    result = predictor.fit(target, features_of(architectures), np.asarray(values, dtype=float), np.arange(len(values)), seed)
+    fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, {}, {"train": len(values), "validation": 0, "test": 0})
+    details = device_details(target, result, sources, descriptors, shots=len(values), seed=int(seed), selection="the measured file",
+                             shot_arch_ids=[a.arch_id for a in architectures])
     return fit, details
 
 
