@@ -102,6 +102,31 @@ def main() -> None:
     table.to_csv(csv, index=False)
     plot(table, metrics, png)
     print(f"table in {csv}, plot in {png}")
+    if "--docs" in sys.argv[1:]:
+        from benchmarks.docs_blocks import replace_block
+
+        replace_block(RESULTS.parents[1] / "README.md", BEGIN, END, block(table))
+
+
+BEGIN = "<!-- cross_device: begin (python -m benchmarks.cross_device --docs) -->"
+END = "<!-- cross_device: end -->"
+LABELS = {"ours": "**mean: cross-device**", "ours_random": "mean: cross-device, the K drawn at random",
+          "transfer": "mean: transfer (ridge on the other devices' block sums, same K)", "scratch": "mean: from scratch on the K records"}
+
+
+def block(table) -> str:
+    """The README's table: per held-out metric at each K, then the mean of each method."""
+    metrics = list(dict.fromkeys(table.metric))
+    cell = {(r.metric, r.method, r.shots): r.kendall_tau for r in table.itertuples()}
+    lines = [BEGIN, "| held-out metric | " + " | ".join(f"K={k}" for k in SHOTS) + " |", "|---|" + "---|" * len(SHOTS)]
+    for metric in metrics:
+        lines.append(f"| {metric} | " + " | ".join(f"{cell[(metric, 'ours', k)]:.3f}" for k in SHOTS) + " |")
+    for method in METHODS:
+        means = [np.mean([cell[(m, method, k)] for m in metrics]) if (metrics[0], method, k) in cell else None for k in SHOTS]
+        shown = [("–" if v is None else (f"**{v:.3f}**" if method == "ours" else f"{v:.3f}")) for v in means]
+        lines.append(f"| {LABELS[method]} | " + " | ".join(shown) + " |")
+    lines.append(END)
+    return "\n".join(lines)
 
 
 def plot(table, metrics: list[str], path: Path) -> None:

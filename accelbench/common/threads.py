@@ -31,7 +31,10 @@ def ray_cores() -> int | None:
     ray = sys.modules.get("ray")  # only a process that already uses Ray can be inside a Ray task
     if ray is None or not ray.is_initialized():
         return None
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except AssertionError:  # Ray answers only inside a task or actor: this is a driver
+        return None
     return max(1, int(cpus)) if cpus else None
 
 

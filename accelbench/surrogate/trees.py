@@ -54,11 +54,16 @@ class Forest:
     base: float  # the sum starts here
     float32: bool  # compare and add as XGBoost does (float32), else as LightGBM does (float64)
 
+    def __post_init__(self) -> None:  # thresholds and leaves in the type the kernel reads, once
+        dtype = np.float32 if self.float32 else np.float64
+        object.__setattr__(self, "threshold", np.ascontiguousarray(self.threshold, dtype=dtype))
+        object.__setattr__(self, "leaf", np.ascontiguousarray(self.leaf, dtype=dtype))
+
     def predict(self, x: np.ndarray | Columns) -> np.ndarray:
         dtype = np.float32 if self.float32 else np.float64
         columns = x if isinstance(x, Columns) else Columns(x)
         values = columns.typed(self.float32)
-        threshold, leaf = self.threshold.astype(dtype), self.leaf.astype(dtype)
+        threshold, leaf = self.threshold, self.leaf
         out = np.empty(values.shape[0] * values.shape[2], dtype=dtype)
         if len(columns.x) <= SERIAL_ROWS:
             kernel = _walk_levels

@@ -1,6 +1,6 @@
-"""Figures in the docs come from committed results files (the GPU campaign, the flow times), and the
-GPU campaign records a failing step without stopping the others (its GPU steps run only on a lent GPU
-machine)."""
+"""Figures in the docs come from committed results files (the GPU campaign, the flow times, the surrogate
+table, query speed, cross-device), and the GPU campaign records a failing step without stopping the
+others (its GPU steps run only on a lent GPU machine)."""
 
 import json
 from pathlib import Path
@@ -65,3 +65,24 @@ def test_the_readmes_ofa_run_is_the_committed_results():
     assert "nothing to do" in results["collect_again"] and results["seconds"]["collect"] <= 600  # the preset's promise: 10 minutes here
     assert any(line.startswith("profile cpu_ort") for line in results["collect_table"])
     assert ofa_flow.block(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.ofa_flow --docs"
+
+
+def test_the_readmes_surrogate_table_is_the_committed_results():
+    from benchmarks import surrogates_vs_reference
+
+    results = json.loads(surrogates_vs_reference.RESULTS.read_text())
+    assert {row["target"] for row in results["rows"]} >= {"val_top1", "train_time_s", "latency_vck190"}
+    assert all(row["trees"] <= results["max_trees"] for row in results["rows"])  # the budget held
+    assert surrogates_vs_reference.table(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.surrogates_vs_reference --docs"
+
+
+def test_the_readmes_query_speed_and_cross_device_tables_are_the_committed_results():
+    import pandas as pd
+
+    from benchmarks import cross_device, query_speed
+
+    results = json.loads(query_speed.RESULTS.read_text())
+    assert all(trees <= results["max_trees"] for trees in results["trees"]["budget"].values())
+    assert query_speed.block(results) in (ROOT / "README.md").read_text(), "run python -m benchmarks.query_speed --docs"
+    table = pd.read_csv(cross_device.RESULTS / "cross_device.csv")
+    assert cross_device.block(table) in (ROOT / "README.md").read_text(), "run python -m benchmarks.cross_device --docs"

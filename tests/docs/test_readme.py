@@ -50,6 +50,9 @@ HOW = {  # every shell command of the README, in its order
     "make collect CONFIG=accelbench/workflows/configs/blocks-cpu.toml STORE=runs/blocks-cpu": skip("profiles 210 networks and blocks (~5 min)"),
     "accelbench lut --store runs/blocks-cpu --target cpu_ort [--calibrate 5] --out lut/": skip("reads the blocks-cpu store"),
     "accelbench fit-device --store runs/anb --target latency_zcu102 --shots 20 --seed 0 --out fits/zcu102": skip("runs below, after import-anb"),
+    "accelbench adapt plan --target latency_mydev --shots 20 --output plan.csv": run(),
+    "accelbench adapt fit --store runs/anb --target latency_mydev --measured plan.csv --devices mydev.toml --out fits/mydev":
+        skip("needs the new device's measurements; tests/workflows/test_cli_adapt.py fits from a filled-in plan"),
     "accelbench import-anb ../shared/data/anb/anb_dataset_dev.tar.gz --store runs/anb": run(),
     "accelbench export-anb runs/anb out/": run(),
     "accelbench fit --store runs/anb --out fits/anb": run(append=CHEAP_FIT),

@@ -36,6 +36,19 @@ def test_threads_come_from_the_affinity_mask_unless_set(restore_threads):
             thread_settings.set_threads(bad)
 
 
+def test_a_ray_task_uses_the_cpus_ray_gave_it(ray_cluster):
+    import ray
+
+    @ray.remote(num_cpus=1)
+    def given() -> int:
+        from accelbench.common.threads import threads
+
+        return threads()
+
+    assert ray.get(given.remote()) == 1  # of the head's 2 CPUs, the task was given one
+    assert thread_settings.ray_cores() is None  # the driver has none assigned: its affinity mask counts
+
+
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm", "block_queue_robust"])
 def test_a_fit_is_the_same_on_any_thread_count(reference_frame, name, restore_threads):
     from accelbench.surrogate.features import features
