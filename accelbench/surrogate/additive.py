@@ -27,9 +27,10 @@ from scipy.optimize import nnls
 from accelbench.search_space import ANB
 from accelbench.search_space.blocks import all_blocks, input_shape, layer_of
 from accelbench.surrogate.features import CHOICE_COLUMNS
+from accelbench.surrogate.trees import use_given_threads
 
 HUBER_K = 0.5  # Huber's threshold in robust standard deviations of the log-error (chosen on the VCK190 latency's validation split: 0.3-0.7 tie, 1.345 and above rank worse)
-QUEUE_BLOCK = 4096  # rows a thread of `queue_terms` takes at a time
+QUEUE_BLOCK = 4096  # rows a thread of `queue_times` takes at a time
 QUEUE_POWER = 50  # the queue's maximum over launch positions is a p-norm: smooth to fit, at most 24^(1/50) = 6.6% above it
 UNITS = ("time", "rate")  # a latency (adds up) or a throughput (its inverse adds up)
 PHYSICS = ("pointwise_macs", "depthwise_macs", "activations", "se_elements", "se_channels", "layers", "fixed")
@@ -185,14 +186,15 @@ def queue_time(sequence: np.ndarray, device: np.ndarray, host: np.ndarray, gradi
     return time, np.cumsum(weight, axis=1), np.cumsum(weight[:, ::-1], axis=1)[:, ::-1]
 
 
-def queue_terms(layers: tuple[np.ndarray, np.ndarray, np.ndarray], device: np.ndarray, host: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`queue_time` of `layer_sequence(layers)` and the summed device and host costs, in one compiled pass
-    over each architecture's layers (what a query asks: no sequence matrix, no sort)."""
+def queue_times(layers: tuple[np.ndarray, np.ndarray, np.ndarray], device: np.ndarray, host: np.ndarray) -> np.ndarray:
+    """`queue_time(layer_sequence(layers), device, host)` in one compiled pass over each architecture's
+    layers (what a query asks: no sequence matrix, no sort; equal to within rounding)."""
     first, repeat, repeats = (np.ascontiguousarray(part, dtype=np.int64) for part in layers)
     _, stem, head = _count_index()
-    out = np.empty((3, len(first)))
+    out = np.empty(len(first))
+    use_given_threads()
     _queue_rows(first, repeat, repeats, stem, head, np.asarray(device, dtype=np.float64), np.asarray(host, dtype=np.float64), QUEUE_POWER, out)
-    return out[0], out[1], out[2]
+    return out
 
 
 @njit(parallel=True, cache=True)
@@ -231,9 +233,7 @@ def _queue_row(r, first, repeat, repeats, stem, head, device, host, power, out, 
     norm = 0.0
     for k in range(count):
         norm += (ready[k] / peak) ** power
-    out[0, r] = peak * norm ** (1.0 / power)
-    out[1, r] = suffix
-    out[2, r] = launched
+    out[r] = peak * norm ** (1.0 / power)
 
 
 @lru_cache(maxsize=1)

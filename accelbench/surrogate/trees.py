@@ -69,9 +69,14 @@ class Forest:
             kernel = _walk_levels
         else:
             kernel = _select_network
-            set_num_threads(min(threads(), config.NUMBA_NUM_THREADS))
+            use_given_threads()
         kernel(values, self.feature, threshold, leaf, dtype(self.base), out)
         return out[: len(columns.x)].astype(np.float64)
+
+
+def use_given_threads() -> None:
+    """numba's parallel kernels run on the threads this process was given (`common.threads`)."""
+    set_num_threads(min(threads(), config.NUMBA_NUM_THREADS))
 
 
 @njit(cache=True)

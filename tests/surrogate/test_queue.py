@@ -14,7 +14,7 @@ from scipy.stats import kendalltau
 
 from accelbench.search_space import from_index, sample
 from accelbench.search_space.blocks import blocks_of
-from accelbench.surrogate.additive import QUEUE_POWER, block_counts, block_keys, block_layers, block_physics, fit_queue, launch_kinds, layer_sequence, queue_time, relative_nnls
+from accelbench.surrogate.additive import QUEUE_POWER, block_counts, block_keys, block_layers, block_physics, fit_queue, launch_kinds, layer_sequence, queue_time, queue_times, relative_nnls
 from accelbench.surrogate.features import features
 from accelbench.surrogate.models import get_model
 from accelbench.surrogate.models.block_additive import BlockQueueModel
@@ -60,6 +60,16 @@ def test_queue_time_is_the_launch_queue_within_its_smoothing(seed, host_scale):
     positions = (rows != BLOCKS).sum(axis=1)
     assert (smooth >= exact * (1 - 1e-12)).all() and (smooth <= exact * positions ** (1 / QUEUE_POWER) * (1 + 1e-12)).all()
     assert (exact >= rows_sum(rows, device) * (1 - 1e-12)).all()  # never faster than the device alone
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 3.0), st.integers(1, 300))
+def test_the_compiled_queue_answers_as_the_sequence_matrix_does(seed, host_scale, rows):
+    rng = np.random.default_rng(seed)
+    device, host = rng.uniform(0, 1, BLOCKS), host_scale * rng.uniform(0, 1, BLOCKS)
+    x = features(sample(rows, seed % 1000))
+    layers = block_layers(x)
+    assert np.allclose(queue_times(layers, device, host), queue_time(layer_sequence(layers), device, host), rtol=1e-13, atol=0)
 
 
 def test_queue_time_gradient_matches_finite_differences():

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from accelbench.surrogate import trees
-from accelbench.surrogate.additive import (UNITS, block_counts, block_keys, block_layers, fit_queue, huber_threshold, launch_kinds, layer_sequence, queue_terms, relative_nnls,
+from accelbench.surrogate.additive import (UNITS, block_counts, block_keys, block_layers, fit_queue, huber_threshold, launch_kinds, layer_sequence, queue_times, relative_nnls,
                                 robust_nnls, stage_physics, summed_cost, to_time)
 from accelbench.surrogate.models.base import SurrogateError
 from accelbench.surrogate.models.lightgbm import PARAMETERS, boost, predict_trees
@@ -100,7 +100,7 @@ class BlockAdditiveModel:
         summed = np.maximum(summed_cost(layers, self.costs), 1e-12)
         if self.host is None:
             return np.log(np.column_stack([summed, summed, np.full(len(summed), 1e-12)]))
-        time = np.maximum(queue_terms(layers, self.costs, self.host)[0], 1e-12)
+        time = np.maximum(queue_times(layers, self.costs, self.host), 1e-12)
         return np.log(np.column_stack([time, summed, np.maximum(summed_cost(layers, self.host), 1e-12)]))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
