@@ -34,6 +34,7 @@ def taus_for(frame, x, metric: str, sources: dict[str, np.ndarray], devices, spl
     from accelbench.surrogate.additive import block_counts, to_time, unit_of
     from accelbench.surrogate.cross_device import CrossDevicePredictor, scratch_baseline, select_shots, transfer_baseline
     from accelbench.surrogate.devices import device_of
+    from accelbench.surrogate.fit import ensemble_predict
 
     own = {name: costs for name, costs in sources.items() if device_of(name) != device_of(metric)}
     predictor = CrossDevicePredictor(own, devices)
@@ -50,9 +51,9 @@ def taus_for(frame, x, metric: str, sources: dict[str, np.ndarray], devices, spl
             taus = []
             for seed in range(DRAWS if shots else 1):
                 chosen = np.random.default_rng(seed).choice(pool, shots, replace=False) if method == "ours_random" else select_shots(x, pool, shots, seed)
-                if method in ("ours", "ours_random"):
-                    costs, _ = predictor.fit_costs(metric, counts[chosen], time[chosen])
-                    predicted = counts @ costs
+                if method in ("ours", "ours_random"):  # what a query of the fit answers: its members' mean
+                    answer = ensemble_predict(predictor.fit(metric, x, frame[metric].to_numpy(dtype=float), chosen).members, "none", x)[0]
+                    predicted = to_time(unit_of(metric), answer)
                 elif method == "transfer":
                     predicted = transfer_baseline(source_log, chosen, np.log(time[chosen]))
                 else:

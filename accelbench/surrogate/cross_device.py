@@ -165,10 +165,12 @@ class CrossDevicePredictor:
         factors = 1.0 + sum(c * mask for c, mask in zip(correction, group_masks()))
         return block_corrections(counts, costs * np.clip(factors, 0.05, None), time), combination
 
-    def fit(self, target: str, x: np.ndarray, values: np.ndarray, shots: np.ndarray, seed: int, members: int = 5) -> CrossDeviceFit:
-        """Fit `target` from its measured `values` at rows `shots` of `x`. Members: bootstrap resamples of
-        the shots (K >= 5), else the descriptor combination without one source each (the ensemble's spread
-        is the `_std` a query reports)."""
+    def fit(self, target: str, x: np.ndarray, values: np.ndarray, shots: np.ndarray, members: int = 5) -> CrossDeviceFit:
+        """Fit `target` from its measured `values` at rows `shots` of `x`. Members: all the shots, then
+        (K >= 5) each without a share of them, every shot left out by one member (bootstrap resamples,
+        which lose a third of 20 shots each, ranked worse on average: 0.908 against 0.913 at K = 20);
+        below 5 shots the descriptor combination without one source each. The ensemble's spread is
+        the `_std` a query reports."""
         if any(device_of(s) == device_of(target) for s in self.names):
             raise SurrogateError(f"{target} is measured on a device the sources already include; its own records cannot be a source")
         unit = unit_of(target)
@@ -176,10 +178,10 @@ class CrossDevicePredictor:
         if not (np.isfinite(time).all() and (time > 0).all()):
             raise SurrogateError(f"{target}: the shots must be measured, positive values")
         fitted, combination = [], np.zeros(0)
-        rng = np.random.default_rng(seed)
+        position = np.arange(len(shots))
         for member in range(members):
             if len(shots) >= 5:
-                rows = np.arange(len(shots)) if member == 0 else rng.integers(0, len(shots), len(shots))
+                rows = position if member == 0 else np.flatnonzero(position % (members - 1) != member - 1)
                 costs, weights = self.fit_costs(target, counts[rows], time[rows])
             else:
                 costs, weights = self._without_source(target, member, counts, time)

@@ -38,7 +38,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--target", required=True)
     fit.add_argument("--measured", required=True, help="the plan's CSV with TARGET filled in (rows left empty are skipped)")
     fit.add_argument("--devices", help="a TOML of [devices.<name>] descriptors, the new device's among them (see accelbench/surrogate/devices.toml)")
-    fit.add_argument("--seed", type=int, default=0, help="of the bootstrap members")
     fit.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier fit output (then replaced whole)")
     add_threads_option(fit)
     fit.set_defaults(handler=fit_command)
@@ -108,6 +107,6 @@ def fit_command(arguments: argparse.Namespace) -> None:
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "adapt fit")
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:
-        fit, details = adapt_store(store, arguments.target, architectures, values, arguments.seed, arguments.devices, sys.stderr)
+        fit, details = adapt_store(store, arguments.target, architectures, values, arguments.devices, sys.stderr)
         write_device_fit(fit, details, folder)
     print(f"{arguments.target} surrogate from {len(values)} measurements in {arguments.out} (query it with accelbench query --surrogates {arguments.out})")

@@ -132,7 +132,7 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
                              f"[architectures] select = \"spread\") or ask for fewer shots")
     chosen = select_shots(x, pool, shots, seed)
     print(f"{target}: sources {', '.join(sources)}; {shots} shots of {len(pool)} measured", file=log, flush=True)
-    result = predictor.fit(target, x, values, chosen, seed)
+    result = predictor.fit(target, x, values, chosen)
     held = np.setdiff1d(pool, chosen)
     measured, predicted = values[held], ensemble_predict(result.members, "none", x[held])[0]
     test = evaluate(measured, predicted) if len(held) >= 5 else {}
@@ -143,7 +143,7 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
     return fit, {**details, "held_out": test}
 
 
-def adapt_store(store, target: str, architectures: list, values, seed: int, descriptors_file: str | None, log: TextIO):
+def adapt_store(store, target: str, architectures: list, values, descriptors_file: str | None, log: TextIO):
     """The cross-device predictor for `target` from every record of the other devices and the measured
     `values` of `architectures` (`accelbench adapt fit`): the store's own rows of `target`'s device are not read."""
     import numpy as np
@@ -152,9 +152,9 @@ def adapt_store(store, target: str, architectures: list, values, seed: int, desc
 
     _, _, predictor, sources, descriptors = device_sources(store, target, descriptors_file, log)
     print(f"{target}: sources {', '.join(sources)}; {len(values)} measured architectures", file=log, flush=True)
-    result = predictor.fit(target, features_of(architectures), np.asarray(values, dtype=float), np.arange(len(values)), seed)
+    result = predictor.fit(target, features_of(architectures), np.asarray(values, dtype=float), np.arange(len(values)))
     fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, {}, {"train": len(values), "validation": 0, "test": 0})
-    details = device_details(target, result, sources, descriptors, shots=len(values), seed=int(seed), selection="the measured file",
+    details = device_details(target, result, sources, descriptors, shots=len(values), selection="the measured file",
                              shot_arch_ids=[a.arch_id for a in architectures])
     return fit, details
 
@@ -163,7 +163,7 @@ def write_device_fit(fit, details: dict, folder: Path) -> None:
     import json
 
 
-    settings = FitSettings(models=("block_additive",), transforms=("none",), members=len(fit.members), seed=details["seed"])
+    settings = FitSettings(models=("block_additive",), transforms=("none",), members=len(fit.members), seed=details.get("seed", 0))
     saved.save([fit], folder, settings)
     (folder / "cross_device.json").write_text(json.dumps(details, indent=1) + "\n")
     if fit.test:

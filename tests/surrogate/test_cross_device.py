@@ -191,7 +191,7 @@ def test_shots_recover_a_new_device_that_mixes_the_sources_and_weighs_a_group_di
     shots = select_shots(X, np.arange(300), 50, seed=0)
 
     def held_out_tau(shots):
-        fit = predictor.fit("latency_new", X, time, shots, seed=0)
+        fit = predictor.fit("latency_new", X, time, shots)
         return kendalltau(time[300:], fit.members[0].predict(X[300:])).statistic, fit
 
     tau, fit = held_out_tau(shots)
@@ -212,7 +212,7 @@ def test_zero_shot_weighs_the_most_similar_device_most():
     predictor = CrossDevicePredictor(sources, descriptors(newfpga=new_fpga))
     _, weights = predictor.zero_shot_costs("latency_newfpga")
     assert predictor.names[int(np.argmax(weights))] == "latency_fpga1" and weights.sum() == pytest.approx(1.0)
-    fit = predictor.fit("latency_newfpga", X, np.full(len(X), np.nan), np.array([], dtype=int), seed=0)
+    fit = predictor.fit("latency_newfpga", X, np.full(len(X), np.nan), np.array([], dtype=int))
     assert len(fit.members) == 5 and len({tuple(m.costs) for m in fit.members}) > 1  # members leave one source out each
 
 
@@ -223,6 +223,6 @@ def test_the_predictor_refuses_what_it_cannot_do():
         CrossDevicePredictor(sources, {k: v for k, v in descriptors().items() if k != "fpga1"})
     predictor = CrossDevicePredictor(sources, descriptors())
     with pytest.raises(SurrogateError, match="its own records cannot be a source"):
-        predictor.fit("throughput_gpu1", X, np.ones(len(X)), np.arange(5), seed=0)
+        predictor.fit("throughput_gpu1", X, np.ones(len(X)), np.arange(5))
     with pytest.raises(SurrogateError, match="no descriptor for device unknown"):
         predictor.zero_shot_costs("latency_unknown")
