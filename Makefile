@@ -8,7 +8,7 @@ RAY_ADDRESS ?=
 
 TENSORRT_EXTRA ?= tensorrt
 
-.PHONY: setup setup-gpu test test-all collect bench clean
+.PHONY: setup setup-gpu test test-all collect bench fashion-mnist clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,14 @@ collect: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# Fashion-MNIST (data = "fashion-mnist"): Debian's dataset-fashion-mnist puts its four IDX files in
+# /usr/share/datasets/fashion-mnist/. Elsewhere: put the four files in a folder, data = "fashion-mnist:DIR".
+fashion-mnist:
+	@if ls /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte* >/dev/null 2>&1; then echo "Fashion-MNIST is installed in /usr/share/datasets/fashion-mnist"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; \
+	elif command -v apt-get >/dev/null; then echo "run: sudo apt-get install dataset-fashion-mnist"; exit 1; \
+	else echo "no apt here: download Zalando's four IDX files (github.com/zalandoresearch/fashion-mnist) into a folder and use data = \"fashion-mnist:DIR\""; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

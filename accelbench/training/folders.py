@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelbench.common.errors import InputError
+from accelbench.training import fashion_mnist
 from accelbench.training.embedded import embedded_dataset
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
@@ -111,7 +112,10 @@ def identify(root: str | Path) -> DatasetIdentity:
 
 
 def resolve_data(spec: str | Path) -> Path:
-    """`embedded` (the digits, written on first use) or a path to an ImageNet-layout folder."""
+    """`embedded` (the digits), `fashion-mnist[:DIR]` (its IDX files; both written as folders on first
+    use) or a path to an ImageNet-layout folder."""
     if str(spec) == "embedded":
         return embedded_dataset()
+    if fashion_mnist.is_fashion_mnist(str(spec)):
+        return fashion_mnist.resolve(str(spec))
     return Path(spec)

@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field, e.g. --set epochs=2")
     parser.add_argument("--input", required=True, help="JSON lines of architectures")
     parser.add_argument("--space", default="anb", choices=list(SPACES), help="the architectures' space (a line may name it; one of another space is refused)")
-    parser.add_argument("--data", default="embedded", help="'embedded' (default) or an ImageNet-layout folder")
+    parser.add_argument("--data", default="embedded", help="'embedded' (default), 'fashion-mnist' (Debian's dataset-fashion-mnist; 'fashion-mnist:DIR' for its IDX files elsewhere) or an ImageNet-layout folder")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
