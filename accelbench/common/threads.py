@@ -11,12 +11,14 @@ depend on their thread count (tests/surrogate/test_threads.py), so a fit is the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 from accelbench.common.errors import InputError
 
 MAX_THREADS = 1024
+POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _chosen: int | None = None
 
 
@@ -46,11 +48,41 @@ def threads() -> int:
 def set_threads(count: int) -> int:
     """Use `count` threads from now on in this process (`--threads`); returns it."""
     global _chosen
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_THREADS:
-        raise InputError(f"--threads {count!r} is not allowed; give a whole number of threads in [1, {MAX_THREADS}]")
-    _chosen = count
+    _chosen = checked(count)
     hold_pools(count)
     return count
+
+
+def checked(count: int) -> int:
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_THREADS:
+        raise InputError(f"--threads {count!r} is not allowed; give a whole number of threads in [1, {MAX_THREADS}]")
+    return count
+
+
+@contextlib.contextmanager
+def given_threads(count: int | None):
+    """Within: `set_threads(count)` (nothing when None); after: the thread count and the pools' limits as
+    before, so that one command's `--threads` does not outlast it in a process that runs several."""
+    global _chosen
+    if count is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    chosen, variables = _chosen, {name: os.environ.get(name) for name in POOL_VARIABLES}
+    arrow = sys.modules["pyarrow"].cpu_count() if "pyarrow" in sys.modules else None
+    with threadpool_limits(limits=checked(count)):  # restores the loaded pools' limits on the way out
+        try:
+            yield set_threads(count)
+        finally:
+            _chosen = chosen
+            for name, value in variables.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            if arrow is not None:
+                sys.modules["pyarrow"].set_cpu_count(arrow)
 
 
 def hold_pools(count: int) -> None:
@@ -58,7 +90,7 @@ def hold_pools(count: int) -> None:
     loaded already through threadpoolctl, those loaded later through their environment variables."""
     from threadpoolctl import threadpool_limits
 
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in POOL_VARIABLES:
         os.environ[name] = str(count)
     threadpool_limits(limits=count)
     if "pyarrow" in sys.modules:

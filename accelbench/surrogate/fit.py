@@ -73,7 +73,7 @@ class FitSettings:
     weigh_measurements: bool = True  # weight training rows by their recorded spread (measurement_weights)
     # A query's cost is in proportion to the trees it walks: a target's members hold at most this many
     # together (boosters that would stop later learn at a proportionally higher rate); None: no budget
-    max_trees: int | None = 6000
+    max_trees: int | None = 8000
 
     def __post_init__(self) -> None:
         for name in self.models:
@@ -90,7 +90,7 @@ class FitSettings:
         if not 2 <= self.calibration_folds <= MAX_FOLDS:
             raise SurrogateError(f"calibration_folds={self.calibration_folds} is not allowed; it must be in [2, {MAX_FOLDS}] (and at most the rows a target learns from)")
         if self.max_trees is not None and not self.members <= self.max_trees <= MAX_TREES:
-            raise SurrogateError(f"max_trees={self.max_trees} is not allowed; it must be in [members, {MAX_TREES:,}] (or none, for no query budget)")
+            raise SurrogateError(f"max_trees={self.max_trees} is not allowed; it must be in [members, {MAX_TREES:,}] (or none, for no query budget: --max-trees 0)")
         if not (0 < self.test_fraction and 0 < self.validation_fraction and self.test_fraction + self.validation_fraction < 0.9):
             raise SurrogateError("test_fraction and validation_fraction must be positive and leave most rows for training")
 

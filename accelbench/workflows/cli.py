@@ -14,7 +14,7 @@ import threading
 from typing import Callable, Sequence
 
 from accelbench.common.errors import AccelbenchError
-from accelbench.common.threads import set_threads
+from accelbench.common.threads import given_threads
 from accelbench.workflows import cmd_adapt, cmd_anb, cmd_collect, cmd_data, cmd_lut, cmd_profile, cmd_proxy, cmd_recipe, cmd_release, cmd_search, cmd_space, cmd_surrogate, cmd_targets, cmd_train
 
 # Each command module adds its subcommands; each subcommand sets `handler`.
@@ -52,9 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"accelbench {arguments.command}: error:"
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
-        if getattr(arguments, "surrogate_threads", None) is not None:
-            set_threads(arguments.surrogate_threads)
-        return handler(arguments) or 0
+        with given_threads(getattr(arguments, "surrogate_threads", None)):
+            return handler(arguments) or 0
     except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
         sys.stderr.close()
         return 141

@@ -12,7 +12,7 @@ from accelbench.workflows.errors import UsageError
 from accelbench.workflows.output import check_output_file, replaceable_folder, write_text_atomic
 
 
-FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False, "max_trees": 6000}  # what --fit fixes
+FIT_OPTION_DEFAULTS = {"targets": None, "models": None, "members": 5, "calibration_folds": 10, "seed": 0, "include_noisy": False, "max_trees": 8000}  # what --fit fixes
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:

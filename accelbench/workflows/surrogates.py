@@ -148,11 +148,9 @@ def adapt_store(store, target: str, architectures: list, values, descriptors_fil
     `values` of `architectures` (`accelbench adapt fit`): the store's own rows of `target`'s device are not read."""
     import numpy as np
 
-    from accelbench.surrogate.features import features as features_of
-
     _, _, predictor, sources, descriptors = device_sources(store, target, descriptors_file, log)
     print(f"{target}: sources {', '.join(sources)}; {len(values)} measured architectures", file=log, flush=True)
-    result = predictor.fit(target, features_of(architectures), np.asarray(values, dtype=float), np.arange(len(values)))
+    result = predictor.fit(target, features(architectures), np.asarray(values, dtype=float), np.arange(len(values)))
     fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, {}, {"train": len(values), "validation": 0, "test": 0})
     details = device_details(target, result, sources, descriptors, shots=len(values), selection="the measured file",
                              shot_arch_ids=[a.arch_id for a in architectures])

@@ -50,18 +50,30 @@ def test_a_ray_task_uses_the_cpus_ray_gave_it(ray_cluster):
 
 
 @pytest.mark.parametrize("name", ["xgboost", "lightgbm", "block_queue_robust"])
-def test_a_fit_is_the_same_on_any_thread_count(reference_frame, name, restore_threads):
+def test_a_fit_is_the_same_on_any_thread_count(reference_frame, name, restore_threads, tmp_path):
     from accelbench.surrogate.features import features
     from accelbench.surrogate.fit import fit_member
 
     frame = reference_frame.iloc[:900]
     x, y = features(frame), frame["throughput_a100"].to_numpy(dtype=float)
-    predictions = []
+    predictions, saved = [], []
     for count in (1, 2):
         thread_settings.set_threads(count)
         model = fit_member(name, "log", x[:600], y[:600], None, None, seed=0, bootstrap=False, target="throughput_a100", capacity={"rounds": 300, "rows": 600})
         predictions.append(model.predict(x[800:]))
+        (tmp_path / str(count)).mkdir()
+        saved.append(model.save(tmp_path / str(count) / "member"))
     assert np.array_equal(*predictions)
+    assert (tmp_path / "1" / saved[0]).read_bytes() == (tmp_path / "2" / saved[1]).read_bytes()  # a release's files too
+
+
+def test_a_commands_threads_end_with_it(tmp_path, restore_threads):
+    from accelbench.workflows import cli
+
+    before = thread_settings.threads(), os.environ.get("OMP_NUM_THREADS")
+    given = str(before[0] + 1)
+    assert cli.main(["fit", "--store", str(tmp_path / "none"), "--out", str(tmp_path / "fit"), "--threads", given]) != 0  # no store: fails after --threads
+    assert (thread_settings.threads(), os.environ.get("OMP_NUM_THREADS")) == before
 
 
 def cpu_seconds_by_thread(pid: int) -> dict[int, float]:
@@ -104,6 +116,6 @@ def test_two_fits_at_once_each_work_on_the_threads_they_were_given(anb_records, 
         return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
 
     assert threads_that_worked([fit("a", "--threads", "1"), fit("b", "--threads", "1")]) == [1, 1]
-    assert threads_that_worked([fit("c", one_core=True)]) == [1]  # the affinity mask of one core, no --threads
-    if len(os.sched_getaffinity(0)) >= 2:  # the measure can see more: two threads given, two work
-        assert threads_that_worked([fit("d", "--threads", "2")]) > [1]
+    one_core, two_threads = threads_that_worked([fit("c", one_core=True), fit("d", "--threads", "2")])
+    assert one_core == 1  # the affinity mask of one core, no --threads
+    assert two_threads > 1  # the measure sees more when more are given

@@ -25,7 +25,7 @@ from accelbench.surrogate import trees
 from accelbench.surrogate.additive import (UNITS, block_counts, block_keys, block_layers, fit_queue, huber_threshold, launch_kinds, layer_sequence, queue_times, relative_nnls,
                                 robust_nnls, stage_physics, summed_cost, to_time)
 from accelbench.surrogate.models.base import SurrogateError
-from accelbench.surrogate.models.lightgbm import PARAMETERS, boost, predict_trees
+from accelbench.surrogate.models.lightgbm import PARAMETERS, boost, model_text, predict_trees
 
 RIDGE = 1e-4  # on scale-free columns: keeps rarely seen blocks near zero instead of wild
 HOST_START = 0.5  # the host costs' starting point: launching a median network takes half its time
@@ -138,7 +138,7 @@ class BlockAdditiveModel:
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".json")
         values = {"unit": self.unit, "log": self.log, "cost_per_block": self.block_table(), "host_cost_per_block": self.host_table(),
-                  "residual_trees": None if self.booster is None else self.booster.model_to_string(num_iteration=self.booster.best_iteration or None)}
+                  "residual_trees": None if self.booster is None else model_text(self.booster)}
         path.write_text(json.dumps(values, indent=1) + "\n")
         return path.name
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,16 @@ PARAMETERS = {
     "verbose": -1,
 }
 ROUNDS, EARLY_STOPPING = 20000, 200
+# LightGBM writes the thread count it trained with into a model's text; the trees do not depend on it
+# (tests/surrogate/test_threads.py), so saved models name one fixed count (the one releases were made
+# with before fits took the cores given) and a release is byte-identical on any machine.
+SAVED_THREADS = 2
+
+
+def model_text(booster) -> str:
+    """The booster as LightGBM's text format, up to its best iteration, the same on any thread count."""
+    text = booster.model_to_string(num_iteration=booster.best_iteration or None)
+    return re.sub(r"^\[num_threads: \d+\]$", f"[num_threads: {SAVED_THREADS}]", text, count=1, flags=re.MULTILINE)
 
 
 def boost(parameters: dict, train, validation, rows: int, capacity: dict | None, max_rounds: int | None = None):
@@ -85,7 +96,7 @@ class LightGbmModel:
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".txt")
-        path.write_text(self.booster.model_to_string(num_iteration=self.booster.best_iteration or None))
+        path.write_text(model_text(self.booster))
         return path.name
 
     @classmethod
