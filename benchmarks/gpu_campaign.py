@@ -15,6 +15,9 @@ Steps (a failing step is recorded with its error; the others go on):
    (benchmarks/reference_architectures.json), latency at batch 1 and throughput at 512, 256 px, with
    the torch backend beside them; Kendall tau against the reference's A100 and 3090 records and the
    torch backend. A runtime that is not installed is recorded as unavailable, with why.
+8. proxy_fashion (by name only: --steps proxy_fashion): the proxy search `proxy-fashion-gpu` on all of
+   Fashion-MNIST (`--fashion-mnist DIR`, the four IDX files; they travel, 30 MB, where the Debian
+   package is not installed): its noise ceiling, candidates, chosen recipe and wall time (goal 10 min).
 """
 
 from __future__ import annotations
@@ -319,11 +322,31 @@ def write_docs(paths: list[Path]) -> None:
         replace_block(path, TABLE_BEGIN, TABLE_END, block)
 
 
+def proxy_fashion(summary: dict, work: Path, idx_folder: str) -> None:
+    import dataclasses
+
+    from accelbench.pipeline.store import Store
+    from accelbench.proxy.search import ProxySearch
+    from accelbench.workflows.config import load_proxy_config
+    from accelbench.workflows.proxy_report import rows
+
+    config = load_proxy_config("proxy-fashion-gpu")
+    training = dataclasses.replace(config.reference.training, data=f"fashion-mnist:{idx_folder}")
+    config = dataclasses.replace(config, reference=dataclasses.replace(config.reference, training=training))
+    started = time.monotonic()
+    result = ProxySearch(config, Store(work / "proxy-fashion-gpu")).run()
+    wall = time.monotonic() - started
+    summary["proxy_fashion"] = {"wall_s": wall, "within_10_minutes": wall <= 600, "noise": dataclasses.asdict(result.noise),
+                                "reference_cost_s": result.reference_cost_s, "spent_s": result.spent_s, "notes": result.notes,
+                                "chosen": None if result.chosen is None else result.results[result.chosen].candidate.label, "candidates": rows(result)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(Path(__file__).with_name("results")), help="folder for gpu_campaign_<gpu>.json")
     parser.add_argument("--work", default="/tmp/gpu-campaign", help="scratch folder (synthetic JPEGs, ONNX files)")
     parser.add_argument("--steps", default="setup,data,loader,gpu_decode,train_gpu_loader,ddp,engines", help="comma-separated steps to run")
+    parser.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist", help="folder of Fashion-MNIST's four IDX files (step proxy_fashion)")
     parser.add_argument("--docs", action="store_true", help="rewrite the results table in README.md and docs/FIDELITY.md from the committed JSON")
     arguments = parser.parse_args(argv)
     if arguments.docs:
@@ -343,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_gpu_loader": lambda: train_gpu_loader(summary, root),
         "ddp": lambda: ddp(summary, root),
         "engines": lambda: engines(summary, json.loads(REFERENCE.read_text()), work / "onnx"),
+        "proxy_fashion": lambda: proxy_fashion(summary, work, arguments.fashion_mnist),
     }
     chosen = arguments.steps.split(",")
     unknown = [name for name in chosen if name not in steps]

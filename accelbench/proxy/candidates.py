@@ -57,3 +57,11 @@ def candidate_recipes(config: ProxyConfig, source: str = "config") -> list[Candi
             raise ConfigError(f"{source}: the candidate {_label(changes)} is not a valid recipe: {error}") from None
         candidates.append(Candidate(_label(changes), changes, recipe))
     return candidates
+
+
+def transferred(truth, proxy, reference) -> dict:
+    """A proxy scheme found for one dataset, carried to another: its proportions to its own truth (epochs,
+    top resolution, data fraction) applied to `reference`, another truth. Epochs are whole: at least one."""
+    return {"epochs": max(1, round(reference.epochs * proxy.epochs / truth.epochs)),
+            "max_resolution": max(1, round(reference.max_resolution * proxy.max_resolution / truth.max_resolution)),
+            "subset_fraction": min(1.0, reference.subset_fraction * proxy.subset_fraction / truth.subset_fraction)}

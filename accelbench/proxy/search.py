@@ -223,7 +223,9 @@ class ProxySearch:
         spent = f"; candidates spent {self.spent():.0f}{f' of {budget:.0f}' if budget else ''} device-s" if self.data_id else ""
         print(f"proxy-search {self.config.name}: {line}{spent}", file=self.stream, flush=True)
 
-    def run(self) -> SearchResult:
+    def run(self, ceiling_only: bool = False) -> SearchResult:
+        """The truth, the noise ceiling and the candidates; `ceiling_only`: the first two (is there a ranking
+        signal at all? a search over candidates is worth its cost only if the seeds agree)."""
         from accelbench.pipeline.run import check_reachable, connect, local_identity, probe_identity
 
         import ray
@@ -240,13 +242,16 @@ class ProxySearch:
                 self.run_sweep(self.sweep(self.reference, tuple(config.reference.training.seeds), len(self.architectures), "reference"))
                 self.say(f"the reference with seeds {list(config.noise.seeds)} on {config.noise.architectures} architectures (the noise ceiling)")
                 self.run_sweep(self.sweep(self.reference, tuple(config.noise.seeds), config.noise.architectures, "noise"))
-                outcome = self.grid() if config.search.strategy == "grid" else self.halving()
+                if ceiling_only:
+                    outcome = {}
+                else:
+                    outcome = self.grid() if config.search.strategy == "grid" else self.halving()
             finally:
                 if started:
                     ray.shutdown()
-        return self.results(outcome)
+        return self.results(outcome, ceiling_only)
 
-    def results(self, outcome: dict[str, tuple[str, int]]) -> SearchResult:
+    def results(self, outcome: dict[str, tuple[str, int]], ceiling_only: bool = False) -> SearchResult:
         from accelbench.pipeline.ranking import select
 
         config, selection = self.config, self.config.selection
@@ -271,6 +276,8 @@ class ProxySearch:
             index, search.rule = select([results[i].candidate.label for i in evaluated], [results[i].agreement for i in evaluated],
                                         [results[i].cost_ratio for i in evaluated], selection.rule, selection.cost_cap)
             search.chosen = evaluated[index]
+        elif ceiling_only:
+            search.notes.append("the noise ceiling only (--ceiling-only): no candidate was trained")
         else:
             search.notes.append("no candidate was evaluated on every reference architecture: raise the budget")
         return search

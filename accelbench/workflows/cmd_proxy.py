@@ -17,6 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", help="where the trainings are recorded (path or URI); default runs/<name>")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else Ray starts here)")
     parser.add_argument("--out", help="folder for the table, plot and chosen recipe; default STORE/_proxy/<name>")
+    parser.add_argument("--ceiling-only", action="store_true",
+                        help="train the reference recipe and its noise seeds only: the seed-to-seed agreement no proxy can be judged above")
     parser.set_defaults(handler=proxy_command)
 
 
@@ -33,7 +35,7 @@ def proxy_command(arguments: argparse.Namespace) -> None:
 
         check_output_folder(Path(arguments.out), "--out")
     out = Path(arguments.out) if arguments.out else Path(store.root) / OUTPUT_FOLDER / config.name
-    result = ProxySearch(config, store, arguments.address).run()
+    result = ProxySearch(config, store, arguments.address).run(arguments.ceiling_only)
     paths = write_report(result, out)
     print(markdown_table(result))
     for note in result.notes:

@@ -28,6 +28,23 @@ def test_a_failing_step_is_recorded_and_the_rest_run(tmp_path, monkeypatch):
     assert ran == ["setup", "gpu_decode"] and set(summary["seconds"]) == {"setup", "loader", "gpu_decode"}
 
 
+def test_the_fashion_step_searches_the_gpu_preset_on_the_files_given(tmp_path, monkeypatch):
+    from accelbench.proxy.search import ProxySearch
+
+    seen = []
+
+    def run(search, ceiling_only=False):
+        training = search.config.reference.training
+        seen.append((search.config.name, training.data, training.device, training.resolved_recipe.subset, ceiling_only))
+        raise RuntimeError("stopped here")
+
+    monkeypatch.setattr(ProxySearch, "run", run)
+    monkeypatch.setattr(gpu_campaign, "setup", lambda summary: summary.setdefault("setup", {"gpu": "NVIDIA Test GPU"}))
+    assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,proxy_fashion", "--fashion-mnist", "/idx"]) == 0
+    assert seen == [("proxy-fashion-gpu", "fashion-mnist:/idx", "cuda", None, False)]  # all 60,000 images, the whole search
+    assert json.loads((tmp_path / "gpu_campaign_test_gpu.json").read_text())["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
+
+
 def test_unknown_steps_are_refused(tmp_path, capsys):
     assert gpu_campaign.main(["--out", str(tmp_path), "--steps", "setup,warp"]) == 2
     assert "unknown steps: warp" in capsys.readouterr().err

@@ -246,3 +246,38 @@ def test_every_sweep_trains_the_search_architectures_even_when_spread(tmp_path):
         for count in (6, 3):
             sweep = search.sweep(search.reference, (0,), count, "noise")
             assert [a.arch_id for a in sweep_architectures(sweep)] == [a.arch_id for a in search.architectures[:count]]
+
+
+def test_ceiling_only_trains_the_truth_and_its_noise_seeds_and_nothing_else(tmp_path, monkeypatch, tiny_data):
+    from accelbench.pipeline import run as pipeline_run
+    from accelbench.proxy.search import ProxySearch
+    from accelbench.pipeline.store import Store
+
+    config = parse_proxy_config(config_values(str(tiny_data)))
+    score_of = lambda arch, recipe, seed: int(arch.arch_id[:6], 16) % 97 + seed * (int(arch.arch_id[6:9], 16) % 5)  # noqa: E731
+    monkeypatch.setattr(pipeline_run, "collect", fake_collect(lambda recipe: 1.0, score_of))
+    monkeypatch.setattr(pipeline_run, "connect", lambda address: False)
+    store = Store(tmp_path / "store")
+    store.test_data_id = pipeline_run.local_identity(config.reference).data_id
+    result = ProxySearch(config, store).run(ceiling_only=True)
+    trained = {(row["recipe_id"], row["seed"]) for row in store.read("train", ["recipe_id", "seed"]).to_pylist()}
+    reference = config.reference.training.resolved_recipe.recipe_id
+    assert trained == {(reference, 0), (reference, 1)}  # no candidate's recipe
+    assert len(store.read("train", ["arch_id"])) == 6 + 3  # the truth on all 6, seed 1 on the first 3
+    assert {r.status for r in result.results} == {"not run"} and result.chosen is None
+    assert result.noise.compared == 3 and math.isfinite(result.noise.kendall_tau)
+    assert any("--ceiling-only" in note for note in result.notes)
+
+    later = ProxySearch(config, store).run()  # the whole search reuses them
+    assert {r.status for r in later.results} == {"evaluated"} and later.noise == result.noise
+
+
+def test_a_scheme_carried_to_another_truth_keeps_its_proportions():
+    from accelbench.proxy.candidates import transferred
+    from accelbench.training.recipe import get_recipe
+
+    truth, proxy = get_recipe("full"), get_recipe("anb-proxy")
+    assert transferred(truth, proxy, truth) == {"epochs": proxy.epochs, "max_resolution": proxy.max_resolution, "subset_fraction": 1.0}
+    other = get_recipe("smoke").replace(epochs=100, max_resolution=64, subset_fraction=0.5)
+    assert transferred(truth, proxy, other) == {"epochs": 5, "max_resolution": 55, "subset_fraction": 0.5}  # 100*16/350, 64*192/224
+    assert transferred(truth, proxy, other.replace(epochs=4))["epochs"] == 1  # never less than one whole epoch
