@@ -82,8 +82,10 @@ def measure(store_root: str) -> dict:
         "top1_spread_between_architectures": statistics.pstdev(values(by_seed[0])),
         "top1_mean_seed_difference": statistics.fmean(abs(by_seed[0][a] - by_seed[1][a]) for a in both),
         "device_s_per_training": {"truth": truth_cost, "transferred": carried_cost},
+        "trainings": {"truth": len(search.trainings(truth.recipe_id, (0, 1), set(arch_ids))), "transferred": len(search.trainings(carried.recipe_id, (0,), set(arch_ids)))},
+        "workers": config.reference.training.workers,
         "failed": {"truth": truth_failed, "transferred": carried_failed},
-        "wall_s": {"ceiling": ceiling_wall, "transfer": transfer_wall},
+        "wall_s_of_this_run": {"ceiling": ceiling_wall, "transfer": transfer_wall},  # what was left to train: none on a rerun
     }
 
 
@@ -92,6 +94,8 @@ def block(results: dict) -> str:
     low, high = results["top1_range"]["0"]
     cost = results["device_s_per_training"]
     signal = "clear of" if noise["low"] > 0.5 else "not clear of"
+    trainings = results["trainings"]
+    minutes = lambda kind: f"{cost[kind] * trainings[kind] / results['workers'] / 60:.0f}"  # noqa: E731
     lines = [BEGIN,
              f"| {results['architectures']} architectures, Fashion-MNIST | Kendall tau [95% interval] | Spearman | device-s per training |",
              "|---|---|---|---|",
@@ -102,8 +106,9 @@ def block(results: dict) -> str:
              "",
              f"Top-1 of the truth (seed 0) from {low:.1f}% to {high:.1f}% (standard deviation {results['top1_spread_between_architectures']:.2f} points "
              f"between architectures); the two seeds differ by {results['top1_mean_seed_difference']:.2f} points per architecture on average. "
-             f"The noise ceiling's interval is {signal} 0.5. The ceiling run took {results['wall_s']['ceiling'] / 60:.0f} minutes here, the carried-over "
-             f"scheme {results['wall_s']['transfer'] / 60:.0f}; failed trainings: {results['failed']['truth']} and {results['failed']['transferred']}.",
+             f"The noise ceiling's interval is {signal} 0.5. The ceiling's {trainings['truth']} trainings took {minutes('truth')} minutes here "
+             f"({results['workers']} at a time), the carried-over scheme's {trainings['transferred']} {minutes('transferred')}; "
+             f"failed trainings: {results['failed']['truth']} and {results['failed']['transferred']}.",
              END]
     return "\n".join(lines)
 

@@ -92,7 +92,9 @@ class ProxySearch:
     def run_sweep(self, sweep: Sweep) -> None:
         from accelbench.pipeline.run import collect
 
-        collect(sweep, self.store, self.address, stream=self.stream)
+        summary = collect(sweep, self.store, self.address, stream=self.stream)
+        if summary.interrupted:  # Ctrl-C or SIGTERM during the sweep ends the search, not just the sweep
+            raise KeyboardInterrupt
         self.rows = self.store.read("train", ["arch_id", "recipe_id", "data_id", "seed", "status", "val_top1", "train_time_s", "device_count"]).to_pylist()
 
     def todo(self, sweep: Sweep) -> int:

@@ -188,6 +188,7 @@ def fake_collect(cost_of, score_of):
     """`collect` for a test: writes each missing training of a sweep with a known cost and score."""
     from accelbench.pipeline.plan import make_plan
     from accelbench.pipeline.records import now, train_row
+    from accelbench.pipeline.run import Summary
 
     def collect(sweep, store, address=None, retry=(), stream=None):
         recipe = sweep.training.resolved_recipe
@@ -199,6 +200,7 @@ def fake_collect(cost_of, score_of):
                           "device_name": "cpu", "device_count": 1, "train_images": None, "num_classes": None, "check_memory_bytes": 1,
                           "peak_memory_bytes": None, "trainability_rule": recipe.trainability_rule(), "error": None}
                 store.write("train", [train_row(result, store.test_data_id, now(), "test", 1)])
+        return Summary(planned=0, already_done=0)
 
     return collect
 
@@ -281,3 +283,24 @@ def test_a_scheme_carried_to_another_truth_keeps_its_proportions():
     other = get_recipe("smoke").replace(epochs=100, max_resolution=64, subset_fraction=0.5)
     assert transferred(truth, proxy, other) == {"epochs": 5, "max_resolution": 55, "subset_fraction": 0.5}  # 100*16/350, 64*192/224
     assert transferred(truth, proxy, other.replace(epochs=4))["epochs"] == 1  # never less than one whole epoch
+
+
+def test_an_interrupted_sweep_ends_the_search(tmp_path, monkeypatch, tiny_data, capsys):
+    from accelbench.pipeline import run as pipeline_run
+    from accelbench.pipeline.run import Summary
+    from accelbench.workflows.cli import main
+    from tests.pipeline.conftest import to_toml
+
+    sweeps = []
+
+    def interrupted(sweep, store, address=None, retry=(), stream=None):  # what collect answers after Ctrl-C or SIGTERM
+        sweeps.append(sweep.name)
+        return Summary(planned=6, already_done=0, interrupted=True)
+
+    monkeypatch.setattr(pipeline_run, "collect", interrupted)
+    monkeypatch.setattr(pipeline_run, "connect", lambda address: False)
+    path = tmp_path / "proxy.toml"
+    path.write_text(to_toml(config_values(str(tiny_data))))
+    assert main(["proxy-search", str(path), "--store", str(tmp_path / "store")]) == 130
+    assert sweeps == ["proxy-test-reference"]  # neither the noise seeds nor a candidate after it
+    assert "interrupted" in capsys.readouterr().err
