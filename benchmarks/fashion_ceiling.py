@@ -70,7 +70,8 @@ def measure(store_root: str) -> dict:
     arch_ids = [a.arch_id for a in search.architectures]
     both = [arch for arch in arch_ids if by_seed[0][arch] is not None and by_seed[1][arch] is not None]
     cost = lambda recipe_id, seeds: search.cost_per_architecture(recipe_id, seeds, count)  # noqa: E731
-    truth_cost, _, truth_failed = cost(truth.recipe_id, (0, 1))
+    truth_cost = cost(truth.recipe_id, (0,))[0]  # seed 0's: the cost a candidate is compared with (ProxySearch.results)
+    truth_failed = cost(truth.recipe_id, (0, 1))[2]
     carried_cost, _, carried_failed = cost(carried.recipe_id, (0,))
     values = lambda scores: [scores[arch] for arch in arch_ids if scores[arch] is not None]  # noqa: E731
     return {

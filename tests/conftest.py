@@ -66,9 +66,10 @@ def ray_cluster():
         stop_cluster(address)
 
 
-def stop_cluster(address: str) -> None:
-    """End this cluster's processes only (`ray stop` would end every Ray cluster on the machine, a
-    researcher's running sweep included): those whose command line names its GCS address or port."""
+def cluster_processes(address: str) -> list:
+    """This cluster's processes only, never another Ray cluster's on the machine (a researcher's running
+    sweep): those whose command line names its GCS address or port, with the agents and workers they
+    started (whose titles name no address)."""
     import psutil
 
     port = address.rsplit(":", 1)[1]
@@ -77,13 +78,20 @@ def stop_cluster(address: str) -> None:
     mine = {}
     for process in psutil.process_iter(["cmdline"]):
         if process.pid != os.getpid() and ours.search(" ".join(process.info["cmdline"] or [])):
-            try:  # with the agents and workers the raylets started (their titles name no address)
+            try:
                 for member in [process, *process.children(recursive=True)]:
                     mine.setdefault(member.pid, member)
             except psutil.NoSuchProcess:
                 pass
     mine.pop(os.getpid(), None)
-    mine = list(mine.values())
+    return list(mine.values())
+
+
+def stop_cluster(address: str) -> None:
+    """End this cluster's processes only (`ray stop` would end every Ray cluster on the machine)."""
+    import psutil
+
+    mine = cluster_processes(address)
     for process in mine:
         try:
             process.terminate()

@@ -159,9 +159,9 @@ def _staging(path: Path) -> Iterator[Path]:
     made = [parent for parent in reversed(path.parents) if not parent.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:8]}"
-    os.mkdir(staging)  # mode 0777 less the umask, like any folder the user makes
     succeeded = False
-    try:
+    try:  # made inside: a signal that arrives just after it exists still removes it
+        os.mkdir(staging)  # mode 0777 less the umask, like any folder the user makes
         yield staging
         succeeded = True
     finally:

@@ -24,6 +24,7 @@ from accelbench.pipeline.run import collect
 from accelbench.pipeline.store import Store
 from accelbench.pipeline.sweep import Sweep
 from accelbench.training.folders import DataError, identify
+from tests.conftest import cluster_processes
 from tests.pipeline.conftest import FAST_ORT, PROBE, sweep_values, to_toml
 
 SMALL = "-".join(["e1k3l1"] * 7)
@@ -88,15 +89,19 @@ def test_sweep_records_every_task_routes_by_resource_and_records_failures(ray_cl
     assert_one_record_per_task(store, sweep)
 
 
-def kill_first(process_title: str, killed: list[int], stop: threading.Event) -> None:
-    """SIGKILL the first process whose title starts with `process_title` (Ray names busy workers so)."""
+def kill_first(address: str, process_title: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the test cluster's first process whose title starts with `process_title` (Ray names busy
+    workers so); another Ray cluster's workers on the machine are never touched."""
     while not stop.is_set() and not killed:
-        for process in psutil.process_iter(["pid", "cmdline"]):
-            command = " ".join(process.info["cmdline"] or [])
+        for process in cluster_processes(address):
+            try:
+                command = " ".join(process.cmdline())
+            except psutil.NoSuchProcess:
+                continue
             if command.startswith(process_title):
                 time.sleep(0.5)  # mid-task, not at its first instruction
-                os.kill(process.info["pid"], signal.SIGKILL)
-                killed.append(process.info["pid"])
+                os.kill(process.pid, signal.SIGKILL)
+                killed.append(process.pid)
                 return
         time.sleep(0.05)
 
@@ -108,7 +113,7 @@ def test_killed_worker_is_retried_and_every_task_ends_with_one_ok_record(ray_clu
     store = Store(tmp_path / "store")
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=kill_first, args=(process_title, killed, stop), daemon=True)
+    killer = threading.Thread(target=kill_first, args=(ray_cluster, process_title, killed, stop), daemon=True)
     killer.start()
     try:
         collect(sweep, store, stream=io.StringIO())
