@@ -116,7 +116,9 @@ def stage_physics(layers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarr
     stage, from `block_layers` (integers: exact in any order)."""
     first, repeat, repeats = layers
     physics = block_physics()
-    return (physics[first] + repeats[:, :, None] * physics[repeat]).reshape(len(first), first.shape[1] * physics.shape[1])
+    summed = np.take(physics, first, axis=0)  # take and an in-place sum: half the time of indexing and a new array
+    summed += repeats[:, :, None] * np.take(physics, repeat, axis=0)
+    return summed.reshape(len(first), first.shape[1] * physics.shape[1])
 
 
 def relative_nnls(design: np.ndarray, time: np.ndarray, penalty: float = 0.0, prior: np.ndarray | None = None, weight: np.ndarray | None = None) -> np.ndarray:

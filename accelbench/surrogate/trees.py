@@ -40,9 +40,9 @@ class Columns:
         if float32 not in self._typed:
             rows, width = len(self.x), max(1, min(BLOCK, len(self.x)))
             blocks = -(-rows // width)
-            padded = np.zeros((blocks * width, self.x.shape[1]), dtype=np.float32 if float32 else np.float64)
-            padded[:rows] = self.x
-            self._typed[float32] = np.ascontiguousarray(padded.reshape(blocks, width, self.x.shape[1]).transpose(0, 2, 1))
+            self._typed[float32] = np.empty((blocks, self.x.shape[1], width), dtype=np.float32 if float32 else np.float64)
+            use_given_threads()
+            _to_blocks(self.x, self._typed[float32])
         return self._typed[float32]
 
 
@@ -77,6 +77,19 @@ class Forest:
 def use_given_threads() -> None:
     """numba's parallel kernels run on the threads this process was given (`common.threads`)."""
     set_num_threads(min(threads(), config.NUMBA_NUM_THREADS))
+
+
+@njit(parallel=True, cache=True)
+def _to_blocks(x, out):  # pragma: no cover - compiled
+    """`out[b, f, r] = x[b * width + r, f]`, zero past the last row: one pass, on the given threads."""
+    blocks, features, width = out.shape
+    for block in prange(blocks):
+        filled = min(width, x.shape[0] - block * width)
+        for f in range(features):
+            for r in range(filled):
+                out[block, f, r] = x[block * width + r, f]
+            for r in range(filled, width):
+                out[block, f, r] = 0
 
 
 @njit(cache=True)
