@@ -132,12 +132,23 @@ def test_a_misspelt_option_in_a_config_exits_2_naming_it(tmp_path, capsys):
     assert "profiling.targets[0]: target gpu (torch): unknown key options.pases; allowed are passes" in error
 
 
-@pytest.mark.parametrize("preset", ["default", "anb-imagenet"])
-def test_presets_validate(preset):
-    from accelbench.workflows.config import load_sweep
+@pytest.mark.parametrize("preset", presets())
+def test_every_shipped_preset_validates(preset, tmp_path):
+    """Presets that cannot run here (a GPU, ImageNet, a cluster) are still read as a run would read them:
+    a sweep with its targets, or a proxy search whose every candidate is a valid recipe."""
+    import tomllib
 
-    sweep = load_sweep(preset)
-    assert sweep.profiling.targets and (sweep.training is None or sweep.training.recipe)
+    from accelbench.proxy.search import ProxySearch
+    from accelbench.workflows.config import PRESETS_DIR, load_proxy_config, load_sweep
+
+    if "candidates" in tomllib.loads((PRESETS_DIR / f"{preset}.toml").read_text()):
+        search = ProxySearch(load_proxy_config(preset), Store(tmp_path / "store"))
+        labels = [candidate.label for candidate in search.candidates]
+        assert labels and len(set(labels)) == len(labels)
+        assert all(c.recipe.min_resolution <= c.recipe.max_resolution for c in search.candidates)
+    else:
+        sweep = load_sweep(preset)
+        assert sweep.profiling.targets and (sweep.training is None or sweep.training.recipe)
 
 
 def test_a_sweep_refuses_a_file_of_another_spaces_architectures(tmp_path):
