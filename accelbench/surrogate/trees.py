@@ -40,9 +40,13 @@ class Columns:
         if float32 not in self._typed:
             rows, width = len(self.x), max(1, min(BLOCK, len(self.x)))
             blocks = -(-rows // width)
-            self._typed[float32] = np.empty((blocks, self.x.shape[1], width), dtype=np.float32 if float32 else np.float64)
-            use_given_threads()
-            _to_blocks(self.x, self._typed[float32])
+            dtype = np.float32 if float32 else np.float64
+            if blocks == 1:  # a few rows (one at a time in searches): a transpose, no threads to start
+                self._typed[float32] = np.ascontiguousarray(self.x.T[None], dtype=dtype)
+            else:
+                self._typed[float32] = np.empty((blocks, self.x.shape[1], width), dtype=dtype)
+                use_given_threads()
+                _to_blocks(self.x, self._typed[float32])
         return self._typed[float32]
 
 
