@@ -53,9 +53,7 @@ def measure(store_root: str) -> dict:
     search.data_id = local_identity(config.reference).data_id
     truth = search.reference
     count = len(search.architectures)
-    ceiling_sweeps = [search.sweep(truth, tuple(config.reference.training.seeds), count, "reference"),
-                      search.sweep(truth, tuple(config.noise.seeds), config.noise.architectures, "noise")]
-    ceiling_todo = sum(search.todo(sweep) for sweep in ceiling_sweeps)  # the truth (seed 0) and the noise seed (1): no overlap
+    ceiling_todo = sum(search.todo(sweep) for sweep in search.ceiling_sweeps())  # the truth (seed 0) and the noise seed (1): no overlap
     started = time.monotonic()
     if cli.main(["proxy-search", PRESET, "--ceiling-only", "--store", store_root]) != 0:
         sys.exit("the noise-ceiling run failed (see above); run the same command again to resume")

@@ -89,6 +89,12 @@ class ProxySearch:
                                        overrides={**recipe.to_dict()}, seeds=seeds)
         return Sweep(check_name(f"{self.config.name}-{tag}", "sweep name"), self.architecture_source(count), training, None, self.config.reference.scheduling)
 
+    def ceiling_sweeps(self) -> tuple[Sweep, Sweep]:
+        """The truth (the reference recipe on every architecture) and its noise seeds: what `--ceiling-only` trains."""
+        config = self.config
+        return (self.sweep(self.reference, tuple(config.reference.training.seeds), len(self.architectures), "reference"),
+                self.sweep(self.reference, tuple(config.noise.seeds), config.noise.architectures, "noise"))
+
     def run_sweep(self, sweep: Sweep) -> None:
         from accelbench.pipeline.run import collect
 
@@ -240,10 +246,11 @@ class ProxySearch:
             try:
                 identity = local_identity(config.reference) or probe_identity(config.reference)
                 self.data_id = identity.data_id
+                truth, noise = self.ceiling_sweeps()
                 self.say(f"the reference recipe on {len(self.architectures)} architectures (the truth)")
-                self.run_sweep(self.sweep(self.reference, tuple(config.reference.training.seeds), len(self.architectures), "reference"))
+                self.run_sweep(truth)
                 self.say(f"the reference with seeds {list(config.noise.seeds)} on {config.noise.architectures} architectures (the noise ceiling)")
-                self.run_sweep(self.sweep(self.reference, tuple(config.noise.seeds), config.noise.architectures, "noise"))
+                self.run_sweep(noise)
                 if ceiling_only:
                     outcome = {}
                 else:
