@@ -7,6 +7,9 @@ STORE ?= runs/default
 RAY_ADDRESS ?=
 
 TENSORRT_EXTRA ?= tensorrt
+# The tests run on a worker per core, each held to its core (tests/conftest.py), a test file to one worker
+# (a module's fixtures are made once); PARALLEL= runs them in one process
+PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: setup setup-gpu test test-all collect bench fashion-mnist clean
 
@@ -27,10 +30,10 @@ setup-gpu: setup
 	$(BIN)/python -m pip install --quiet 'onnxruntime-gpu>=1.27'
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PARALLEL)
 
 test-all: setup
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' $(PARALLEL)
 
 collect: setup
 	$(BIN)/accelbench collect $(CONFIG) --store $(STORE) $(if $(RAY_ADDRESS),--address $(RAY_ADDRESS),)

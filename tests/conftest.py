@@ -26,6 +26,29 @@ SHARED = Path(os.environ.get("ACCELBENCH_SHARED", REPO.parent / "shared"))
 ANB_TARBALL = SHARED / "data" / "anb" / "anb_dataset_dev.tar.gz"
 
 
+def pytest_configure(config):
+    """Under `pytest -n N` (make test), each worker is given one core of this process's: fits and queries
+    take their threads from the affinity mask (`common.threads`), so two workers never oversubscribe."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    if worker:
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[int(worker.removeprefix("gw")) % len(cores)]})
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker per core this process was given (xdist would count the machine's)."""
+    return len(os.sched_getaffinity(0))
+
+
+@pytest.fixture(autouse=True)
+def cores_kept():
+    """No test, nor a library it drives, leaves this process on other cores than it had: every later fit
+    and query takes its threads from the affinity mask (TVM's thread pool once moved it to core 0)."""
+    before = os.sched_getaffinity(0)
+    yield
+    assert os.sched_getaffinity(0) == before, f"the test moved the process from cores {sorted(before)} to {sorted(os.sched_getaffinity(0))}"
+
+
 @pytest.fixture(scope="session")
 def anb_tarball() -> Path:
     if not ANB_TARBALL.exists():
@@ -74,7 +97,7 @@ def cluster_processes(address: str) -> list:
 
     port = address.rsplit(":", 1)[1]
     # Ray may advertise the host's address rather than 127.0.0.1: match the port
-    ours = re.compile(rf"(--gcs[-_]address=\S+:{port}|--gcs_server_port={port})(\s|$)")
+    ours = re.compile(rf"(--gcs[-_]address=\S+:{port}|--gcs_server_port={port}|--address=\S+:{port})(\s|$)")  # --address: the Ray client server
     mine = {}
     for process in psutil.process_iter(["cmdline"]):
         if process.pid != os.getpid() and ours.search(" ".join(process.info["cmdline"] or [])):
@@ -120,7 +143,7 @@ def reference_frame(anb_records, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_fit(reference_frame):
-    """Two targets on 1,200 architectures, two models, two members: a few seconds."""
+    """Two targets on 1,200 architectures, two models, two members: 20-30 s on one core."""
     from accelbench.surrogate.fit import FitSettings, fit_all
 
     settings = FitSettings(models=("xgboost", "linear"), members=2, calibration_folds=3)

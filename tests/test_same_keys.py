@@ -20,6 +20,13 @@ GOLDEN = Path(__file__).with_name("data") / "keys_before_namespace.json"
 VARYING = ("finished_at", "code_version")  # when and by which commit a record was made: differs between any two runs
 SETTINGS_ADDED_SINCE = ("max_trees",)  # fit settings the surrogates' index has held since the move (it changes no fit here: one member, under budget)
 INDEX = "surrogates/surrogates.json"
+# Release files changed on purpose since the move, with their digests now: the linear fit sums on one BLAS
+# thread and predicts by einsum, so that it is the same on any thread count (the move's code summed on
+# as many threads as it was given), which moved the explainer's last bits and its test metrics
+CHANGED_SINCE = {
+    "surrogates/models/val_top1/explainer.json": "af605e9982cbce634f2e4bbd0162307d7bc1e4c9d0ee067b488ef0bc2e8df175",
+    INDEX: "67d6bb457ecb5e24d01b0bb4996af74aaa9521562366162e98f0e9dfbc539ff8",
+}
 
 
 def module(name: str):
@@ -65,6 +72,7 @@ def test_same_inputs_give_what_they_gave_before_the_move(anb_tarball, tmp_path, 
     now = snapshot(anb_tarball, tmp_path)
     capsys.readouterr()
     before = json.loads(GOLDEN.read_text())
+    before["release_files"].update(CHANGED_SINCE)
     assert set(before["tasks"]) <= set(now["tasks"])
     now["tasks"] = {preset: key for preset, key in now["tasks"].items() if preset in before["tasks"]}  # presets added since have no "before"
     assert now == before

@@ -20,6 +20,7 @@ from tests.conftest import REPO, SHARED
 README = REPO / "README.md"
 CHEAP_FIT = "--targets val_top1 throughput_a100 throughput_vck190 --models lightgbm linear block_additive --members 1 --calibration-folds 2"
 CHEAP_SEARCH = "--budget 60"
+CHEAP_PROFILE = "--option sessions=1 --option repeats=3 --option min_time_s=0.05"
 
 
 def run(append: str = "", instead: str | None = None) -> dict:
@@ -48,7 +49,7 @@ HOW = {  # every shell command of the README, in its order
     "python -m benchmarks.fashion_ceiling --store runs/proxy-fashion": skip("a benchmark of an hour and more; its results are the block below"),
     "accelbench targets show accelbench/workflows/configs/anb-imagenet.toml": run(),
     "accelbench profile --list": run(),
-    "accelbench profile --backend onnxruntime --input a.jsonl --batch 1 --resolution 224": run(),
+    "accelbench profile --backend onnxruntime --input a.jsonl --batch 1 --resolution 224": run(append=CHEAP_PROFILE),
     "accelbench tune-tvm --work-dir tvm-db --trials 2000": skip("tunes for hours; tests/profiling/test_tvm.py tunes a few trials"),
     "make collect CONFIG=accelbench/workflows/configs/blocks-cpu.toml STORE=runs/blocks-cpu": skip("profiles 210 networks and blocks (~5 min)"),
     "accelbench lut --store runs/blocks-cpu --target cpu_ort [--calibrate 5] --out lut/": skip("reads the blocks-cpu store"),

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -23,6 +25,21 @@ def test_untuned_measurement(architecture, onnx_64):
     assert measurement.status == "ok", measurement.error
     assert measurement.latency.n == 3 and measurement.build_time_s > 0
     assert measurement.environment["tuned"] is False
+
+
+def test_measuring_leaves_the_process_on_the_cores_it_was_given(architecture, onnx_64):
+    """TVM's thread pool binds the thread that starts it to a core of its choosing (core 0): every later
+    fit in the process would take one thread, and a Ray task given another core would run on core 0."""
+    given, last = os.sched_getaffinity(0), {os.cpu_count() - 1}  # not core 0, even for a worker of `pytest -n` given core 0
+    if last == {0}:
+        pytest.skip("one core: no other core to be moved off")
+    try:
+        os.sched_setaffinity(0, last)
+        measurement = TvmBackend().measure(architecture, onnx_64, Target("tvm", "tvm", resolution=64, options=FAST))
+        assert measurement.status == "ok", measurement.error
+        assert os.sched_getaffinity(0) == last
+    finally:
+        os.sched_setaffinity(0, given)
 
 
 @pytest.mark.slow  # ~2 minutes even for one block: meta-schedule's builder and runner pools per task

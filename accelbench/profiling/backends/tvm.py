@@ -8,6 +8,7 @@ architectures (`tune_database`, the `accelbench tune-tvm` step), is applied to e
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from accelbench.profiling.target import Target
 
 DEVICES = ("cpu", "cuda")
+# TVM's thread pool binds its threads, and the thread that starts it, to cores it picks from all of the
+# machine's: the process is left on core 0 whatever cores it was given (a Ray task's, `taskset`'s), and
+# every later fit and query takes its threads from that mask (`common.threads`). Unbound, its threads
+# stay within the process's cores. Read by TVM each time it sets up its pool; a user's own setting wins.
+os.environ.setdefault("TVM_BIND_THREADS", "0")
 
 
 @dataclass(frozen=True)

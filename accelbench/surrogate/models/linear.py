@@ -41,6 +41,14 @@ class LinearModel:
         self.capacity: dict | None = None  # the penalty the validation split chose
 
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int, weight: np.ndarray | None = None, capacity: dict | None = None) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # BLAS on one thread: its sums split over threads round differently on another thread count, and a
+        # release must be byte-identical on any machine; the matrices are small
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._fit(x, y, x_val, y_val, weight, capacity)
+
+    def _fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, weight: np.ndarray | None, capacity: dict | None) -> None:
         matrix = design(x, self.space)
         weight = np.ones(len(y)) if weight is None else weight / weight.mean()
         self.means = np.average(matrix, axis=0, weights=weight)
@@ -48,9 +56,10 @@ class LinearModel:
         self.scales = np.where(spread > 0, spread, 1.0)
         standard = (matrix - self.means) / self.scales
         mean_y = float(np.average(y, weights=weight))
+        gram, moment = standard.T @ (weight[:, None] * standard), standard.T @ (weight * (y - mean_y))
 
         def solve(penalty: float) -> np.ndarray:
-            return np.linalg.solve(standard.T @ (weight[:, None] * standard) + penalty * len(y) * np.eye(standard.shape[1]), standard.T @ (weight * (y - mean_y)))
+            return np.linalg.solve(gram + penalty * len(y) * np.eye(standard.shape[1]), moment)
 
         def validation_error(penalty: float) -> float:
             return float(np.mean(((design(x_val, self.space) - self.means) / self.scales @ solve(penalty) + mean_y - y_val) ** 2))
@@ -64,7 +73,8 @@ class LinearModel:
         self.intercept = float(mean_y - raw @ self.means)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return design(x, self.space) @ np.array([self.coefficients[name] for name in design_names(self.space)]) + self.intercept
+        # einsum's own loop, not BLAS: the same answer on any thread count
+        return np.einsum("ij,j->i", design(x, self.space), np.array([self.coefficients[name] for name in design_names(self.space)])) + self.intercept
 
     def save(self, path_stem: Path) -> str:
         path = path_stem.with_suffix(".json")
