@@ -64,8 +64,9 @@ def spread_indices(values, k: int, seed: int) -> list[int]:
 
 
 def sample_spread(n: int, seed: int, space: str = "anb") -> list[Architecture]:
-    """`n` distinct architectures spread over MACs: one per MAC quantile of a uniform sample of 50 n.
-    The few-shot selection rule of a new device (`surrogate.cross_device.select_shots` applies it to
-    measured architectures): a handful of measurements spans the cost range."""
+    """`n` distinct architectures spread over MACs: one per MAC quantile of a uniform sample of 50 n, so
+    that a handful of measurements spans the cost range (a sweep's `select = "spread"`, in any space; for
+    a new device's few shots in the `anb` space, `surrogate.cross_device.select_shots` also chooses
+    within each quantile)."""
     pool = sample(min(SPREAD_POOL * n, get_space(space).size), seed, space)
     return [pool[position] for position in spread_indices([count_macs(a) for a in pool], n, seed)]

@@ -1,5 +1,5 @@
 """`accelbench adapt`: a new device from K measurements. `plan` says which K architectures to measure
-(spread over MACs: the rule the cross-device benchmark scores), as a CSV with an empty column for the
+(`surrogate.cross_device.select_shots`: the rule the cross-device benchmark scores), as a CSV with an empty column for the
 target; `fit` takes that CSV back with the measurements filled in and fits the cross-device predictor
 from a store's other devices (`surrogate.cross_device`), a surrogate `query` reads."""
 
@@ -14,7 +14,6 @@ import sys
 
 from accelbench.common.errors import InputError
 from accelbench.search_space import Architecture, count_macs
-from accelbench.search_space.sampling import sample_spread
 from accelbench.workflows.cmd_collect import open_existing_store, read_records_checked
 from accelbench.workflows.cmd_surrogate import add_threads_option
 from accelbench.workflows.errors import UsageError
@@ -26,9 +25,9 @@ MAX_SHOTS = 1000
 def register(commands: argparse._SubParsersAction) -> None:
     adapt = commands.add_parser("adapt", help="a new device from K measurements: which to measure (plan), then the surrogate (fit)")
     actions = adapt.add_subparsers(dest="action", required=True, metavar="ACTION")
-    plan = actions.add_parser("plan", help="the K architectures to measure on the new device, spread over MACs, as a CSV to fill in")
+    plan = actions.add_parser("plan", help="the K architectures to measure on the new device (spread over MACs, each the most informative of its bin), as a CSV to fill in")
     plan.add_argument("--target", required=True, help="latency_<device> or throughput_<device>: the column to fill in")
-    plan.add_argument("--shots", type=int, required=True, help="K: how many architectures to measure (20 ranks most devices at tau ~0.91)")
+    plan.add_argument("--shots", type=int, required=True, help="K: how many architectures to measure (README: the held-out tau at K = 5 to 50)")
     plan.add_argument("--seed", type=int, default=0)
     plan.add_argument("--output", required=True, help="FILE.csv: arch_id, architecture (JSON of reference keys), MACs and an empty TARGET column")
     plan.set_defaults(handler=plan_command)
@@ -52,7 +51,11 @@ def plan_command(arguments: argparse.Namespace) -> None:
     check_target(arguments.target)
     if not 1 <= arguments.shots <= MAX_SHOTS:
         raise UsageError(f"--shots {arguments.shots} is not allowed; measure between 1 and {MAX_SHOTS} architectures")
-    architectures = sample_spread(arguments.shots, arguments.seed)
+    if arguments.seed < 0:
+        raise UsageError(f"--seed {arguments.seed}: a seed is a non-negative integer")
+    from accelbench.surrogate.cross_device import plan_shots
+
+    architectures = plan_shots(arguments.shots, arguments.seed)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["arch_id", "architecture", "macs", arguments.target])

@@ -63,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--store", required=True, help="records of other devices (and the K shots of TARGET's, if K > 0)")
     parser.add_argument("--target", required=True, help="latency_<device> or throughput_<device>; the device needs a descriptor")
     parser.add_argument("--shots", type=int, required=True, help="K: measured architectures of TARGET to use (0: zero-shot, from the descriptor)")
-    parser.add_argument("--seed", type=int, default=0, help="which K, among those measured (spread over MACs)")
+    parser.add_argument("--seed", type=int, default=0, help="which K, among those measured (`adapt plan`'s rule)")
     parser.add_argument("--devices", help="a TOML of [devices.<name>] descriptors that adds to (or overrides) accelbench/surrogate/devices.toml, the reference's devices")
     parser.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier fit output (then replaced whole)")
     add_threads_option(parser)
@@ -96,6 +96,8 @@ def fit_device_command(arguments: argparse.Namespace) -> None:
 
     if arguments.shots < 0:
         raise UsageError(f"--shots {arguments.shots}: must be 0 (zero-shot) or more")
+    if arguments.seed < 0:
+        raise UsageError(f"--seed {arguments.seed}: a seed is a non-negative integer")
     store = open_existing_store(arguments.store)
     read_records_checked(store, True, "fit-device")  # names any damaged record file
     with replaceable_folder(arguments.out, "fit", "--out", protected=[store.root] if store.local else []) as folder:

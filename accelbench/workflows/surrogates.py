@@ -132,13 +132,13 @@ def fit_device_store(store, target: str, shots: int, seed: int, descriptors_file
                              f"[architectures] select = \"spread\") or ask for fewer shots")
     chosen = select_shots(x, pool, shots, seed)
     print(f"{target}: sources {', '.join(sources)}; {shots} shots of {len(pool)} measured", file=log, flush=True)
-    result = predictor.fit(target, x, values, chosen)
+    result = predictor.fit(target, x, values, chosen, seed=seed)
     held = np.setdiff1d(pool, chosen)
     measured, predicted = values[held], ensemble_predict(result.members, "none", x[held])[0]
     test = evaluate(measured, predicted) if len(held) >= 5 else {}
     fit = TargetFit(target, BlockAdditiveModel.name, "none", list(result.members), {}, test,
                     {"train": int(shots), "validation": 0, "test": int(len(held))}, measured, predicted)
-    details = device_details(target, result, sources, descriptors, shots=int(shots), seed=int(seed), selection="spread over MACs",
+    details = device_details(target, result, sources, descriptors, shots=int(shots), seed=int(seed), selection="select_shots (informative within MAC bins)",
                              shot_arch_ids=frame["arch_id"].iloc[chosen].tolist())
     return fit, {**details, "held_out": test}
 

@@ -140,6 +140,28 @@ def test_shots_spread_over_macs_and_depend_only_on_the_seed():
     assert sorted(order.index(i) // 40 for i in first) == list(range(10))  # one per decile of MACs
     with pytest.raises(SurrogateError, match="only 400 measured"):
         select_shots(X, pool, 401, seed=0)
+    with pytest.raises(SurrogateError, match="non-negative integer"):
+        select_shots(X, pool, 10, seed=-1)
+
+
+def ranking_uncertainty_after(shots: np.ndarray, seed: int) -> float:
+    """The summed posterior variance of the reference sample's centred log-times after `shots`, under the
+    deviation prior and the selection's guessed costs: what `select_shots` lowers bin by bin."""
+    from accelbench.surrogate.cross_device import DEVIATION_VARIANCE, SHOT_NOISE, deviation_kernel, reference_shares, selection_costs, time_shares
+
+    shares, reference = time_shares(COUNTS[shots], selection_costs()), reference_shares(seed)
+    prior = DEVIATION_VARIANCE * deviation_kernel()
+    seen = shares @ prior
+    posterior = prior - seen.T @ np.linalg.solve(seen @ shares.T + SHOT_NOISE * np.eye(len(shots)), seen)
+    return float(np.einsum("ij,jk,ik->", reference, posterior, reference))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_chosen_shots_pin_the_ranking_down_better_than_one_drawn_per_bin(seed):
+    pool = np.arange(len(ARCHITECTURES))
+    chosen = select_shots(X, pool, 8, seed)
+    drawn = pool[spread_indices(X[:, 32].tolist(), 8, seed)]  # X[:, 32]: MACs; one at random from each of the same bins
+    assert ranking_uncertainty_after(chosen, seed) < ranking_uncertainty_after(drawn, seed)
 
 
 @settings(max_examples=30, deadline=None)
@@ -199,10 +221,16 @@ def test_shots_recover_a_new_device_that_mixes_the_sources_and_weighs_a_group_di
     assert tau > 0.95 and tau > tau_zero + 0.05
     assert np.median(np.abs(fit.members[0].predict(X[300:]) / time[300:] - 1)) < 0.01
     members = np.array([m.predict(X) for m in fit.members])
-    assert (members.std(axis=0) > 0).any() and (members > 0).all()
-    monkeypatch.setattr(cross_device, "GROUP_PENALTY", 1e12)  # no per-group correction
+    assert (members.std(axis=0) > 0).all() and (members > 0).all()
+    assert np.allclose(members.mean(axis=0), members[0], rtol=1e-12)  # posterior draws in antithetic pairs: the mean is the posterior mean
+    again = predictor.fit("latency_new", X, time, shots)
+    assert all(np.array_equal(a.costs, b.costs) for a, b in zip(fit.members, again.members))
+    assert not np.array_equal(predictor.fit("latency_new", X, time, shots, seed=1).members[1].costs, fit.members[1].costs)
+    monkeypatch.setattr(cross_device, "DEVIATION_VARIANCE", 1e-12)  # the combination alone: no block deviates from it
     tau_without, _ = held_out_tau(shots)
     assert tau > tau_without
+    with pytest.raises(SurrogateError, match="odd number"):
+        predictor.fit("latency_new", X, time, shots, members=4)
 
 
 def test_zero_shot_weighs_the_most_similar_device_most():
