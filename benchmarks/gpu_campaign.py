@@ -3,12 +3,14 @@
     python -m benchmarks.gpu_campaign --out DIR     # writes DIR/gpu_campaign_<gpu>.json (default: benchmarks/results)
 
 Steps (a failing step is recorded with its error; the others go on):
-1. setup: GPU, driver, torch/torchvision, nvJPEG, ONNX Runtime providers, TensorRT (Python API or trtexec);
+1. setup: GPU, driver, torch/torchvision, ONNX Runtime providers, TensorRT (Python API or trtexec);
 2. data: a synthetic ImageNet-layout folder of JPEGs at ImageNet sizes (benchmarks.gpu_check);
 3. loader: EfficientNet-B0, batch 512, 160 px, AMP, channels-last. The same training step fed a batch
    already on the GPU (the model-bound baseline), the CPU loader (worker processes), and the GPU path
-   (training.gpu_data); `gpu_busy_share` = baseline step time / step time with the loader;
-4. gpu_decode: the GPU path alone (decode + crop + resize), images/s;
+   (training.gpu_data); `gpu_busy_share` = baseline step time / step time with the loader. Then the GPU
+   path's thread doing only its decoding, and only its crop + resize, beside training: which part takes the SMs;
+4. gpu_decode: the GPU path alone (decode + crop + resize), images/s, and whether nvJPEG opens its
+   hardware backend (the GPU's JPEG engines);
 5. train_gpu_loader: `train()` with `loader = "gpu"` (2 short epochs, validation included);
 6. ddp: DistributedDataParallel over every GPU present, GPU path;
 7. engines: TensorRT and ONNX Runtime's CUDA / TensorRT providers on the 20 reference architectures
@@ -116,6 +118,7 @@ def loader(summary: dict, root: Path) -> None:
     import torch
 
     from accelbench.training.data import TrainingData
+    from accelbench.training.gpu_data import decode_batch
 
     cpu_workers = max(1, (os.cpu_count() or 2) - 2)
     cpu_data = TrainingData(root, workers=cpu_workers, pin_memory=True)
@@ -136,12 +139,43 @@ def loader(summary: dict, root: Path) -> None:
     baseline = (time.perf_counter() - started) / 20
     figures["cached_batch"] = {"step_s": baseline, "images_per_s": BATCH / baseline}
 
-    for name, data, kind in (("gpu_path", gpu_data, "gpu"), ("cpu_loader", cpu_data, "cpu")):
-        split = data.split("train", loading(kind), device="cuda")
+    def measure(name: str, split, workers: int) -> None:
         step_s, steps = _timed_epochs(split, step)
-        figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s,
-                         "loader_workers": data.workers}
+        figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s, "loader_workers": workers}
         print(f"  {name}: {BATCH / step_s:,.0f} images/s, busy share {baseline / step_s:.2f}", flush=True)
+
+    for name, data, kind in (("gpu_path", gpu_data, "gpu"), ("cpu_loader", cpu_data, "cpu")):
+        measure(name, data.split("train", loading(kind), device="cuda"), data.workers)
+    gpu_split = gpu_data.split("train", loading("gpu"), device="cuda")
+    for name, part in path_parts(gpu_split, cached, torch.device("cuda")).items():
+        gpu_split.loader.decode_fn = part
+        try:
+            measure(name, gpu_split, gpu_data.workers)
+        finally:
+            gpu_split.loader.decode_fn = decode_batch
+
+
+def path_parts(split, cached: list, device) -> dict:
+    """The GPU path's background thread doing one part of its work while training takes the `cached`
+    batch: how much of the SMs each part takes from training (`gpu_busy_share`). "decode_only" decodes
+    each batch and drops it; "crop_resize_only" crops and resizes the first batch's decoded images again
+    at every step."""
+    import torch
+
+    from accelbench.training.gpu_data import crop_resize, decode
+
+    split.sampler.set_epoch(0, RESOLUTION, 0)
+    first = next(iter(split.loader.loader))  # the workers' first EncodedBatch
+    decoded = decode(first.data, device)
+
+    def decode_only(batch, device):
+        decode(batch.data, device)
+        return cached[0], cached[1]
+
+    def crop_resize_only(batch, device):
+        return crop_resize(decoded, first.boxes, first.flips, first.resolution).contiguous(memory_format=torch.channels_last), cached[1]
+
+    return {"gpu_path_decode_only": decode_only, "gpu_path_crop_resize_only": crop_resize_only}
 
 
 def gpu_decode(summary: dict, root: Path) -> None:
@@ -174,6 +208,31 @@ def gpu_decode(summary: dict, root: Path) -> None:
     figures["crop_resize_only_images_per_s"] = rate(lambda: sum(len(crop_resize(images, batch.boxes, batch.flips, RESOLUTION)) for images, batch in decoded * 3))
     for name, value in figures.items():
         print(f"  {name}: {value:,.0f}", flush=True)
+    figures["nvjpeg"] = nvjpeg_hardware()
+    print(f"  nvjpeg: {figures['nvjpeg']}", flush=True)
+
+
+NVJPEG_BACKEND_HARDWARE = 3  # nvjpeg.h: nvjpegBackend_t; nvjpegCreateEx answers NVJPEG_STATUS_ARCH_MISMATCH (7) on a GPU without JPEG engines
+
+
+def nvjpeg_hardware(maps: Path = Path("/proc/self/maps")) -> dict:
+    """Whether nvJPEG opens its hardware backend here. torchvision's batched GPU decode sends baseline
+    JPEGs to the GPU's JPEG engines (A100, H100, H200) when it does, and to the CUDA cores when it does
+    not. Asked of the libnvjpeg this process has loaded (after a GPU decode), else of the one on the
+    loader's path."""
+    import ctypes
+    import ctypes.util
+
+    loaded = sorted({line.split()[-1] for line in maps.read_text().splitlines() if "libnvjpeg" in line}) if maps.exists() else []
+    path = loaded[0] if loaded else ctypes.util.find_library("nvjpeg")
+    if path is None:
+        return {"library": None, "hardware_backend": None, "why": "no libnvjpeg loaded by this process or on the loader's path"}
+    library = ctypes.CDLL(path)
+    handle = ctypes.c_void_p()
+    status = library.nvjpegCreateEx(NVJPEG_BACKEND_HARDWARE, None, None, 0, ctypes.byref(handle))
+    if status == 0:
+        library.nvjpegDestroy(handle)
+    return {"library": path, "hardware_backend": status == 0, "status": status}
 
 
 def train_gpu_loader(summary: dict, root: Path) -> None:
@@ -300,6 +359,8 @@ def table(latest: dict, first: dict) -> str:
         (f"GPU path (`loader = \"gpu\"`), {loader['gpu_path']['loader_workers']} workers reading bytes", rate(loader["gpu_path"]),
          f"{loader['gpu_path']['gpu_busy_share']:.2f}"),
         (f"CPU loader, {loader['cpu_loader']['loader_workers']} worker processes", rate(loader["cpu_loader"]), f"{loader['cpu_loader']['gpu_busy_share']:.2f}"),
+        *[(f"beside training, the GPU path's thread doing only its {part}", rate(loader[key]), f"{loader[key]['gpu_busy_share']:.2f}")
+          for key, part in (("gpu_path_decode_only", "decoding"), ("gpu_path_crop_resize_only", "crop + resize")) if key in loader],
         ("GPU path without training: whole / bytes from workers / decode / crop + resize",
          " / ".join(f"{decode[k]:,.0f}" for k in ("whole_path_images_per_s", "bytes_only_images_per_s", "decode_only_images_per_s", "crop_resize_only_images_per_s")), ""),
     ]
@@ -309,6 +370,9 @@ def table(latest: dict, first: dict) -> str:
              f"{latest['setup']['cpus']} CPUs (`benchmarks/results/gpu_campaign_h200.json`):", "",
              "| step | images/s | GPU busy share |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if "nvjpeg" in decode:
+        opened = {True: "opens", False: "does not open", None: "was not found to ask"}[decode["nvjpeg"]["hardware_backend"]]
+        lines += ["", f"nvJPEG {opened} its hardware backend (the GPU's JPEG engines) there."]
     engines = first["engines"]
     lines += ["", f"`train()` with the GPU path ({first['code'].split(':')[0]}): {trained['status']}, 2 epochs 160 -> 192 px in {trained['train_time_s']:.1f} s; "
               f"DDP over {ddp['ranks']} GPU with it: ok, {ddp['steps']} steps. TensorRT and ONNX Runtime's GPU providers: not installed there "
