@@ -118,7 +118,6 @@ def loader(summary: dict, root: Path) -> None:
     import torch
 
     from accelbench.training.data import TrainingData
-    from accelbench.training.gpu_data import decode_batch
 
     cpu_workers = max(1, (os.cpu_count() or 2) - 2)
     cpu_data = TrainingData(root, workers=cpu_workers, pin_memory=True)
@@ -144,15 +143,16 @@ def loader(summary: dict, root: Path) -> None:
         figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s, "loader_workers": workers}
         print(f"  {name}: {BATCH / step_s:,.0f} images/s, busy share {baseline / step_s:.2f}", flush=True)
 
-    for name, data, kind in (("gpu_path", gpu_data, "gpu"), ("cpu_loader", cpu_data, "cpu")):
-        measure(name, data.split("train", loading(kind), device="cuda"), data.workers)
     gpu_split = gpu_data.split("train", loading("gpu"), device="cuda")
+    measure("gpu_path", gpu_split, gpu_data.workers)
+    measure("cpu_loader", cpu_data.split("train", loading("cpu"), device="cuda"), cpu_data.workers)
+    whole_path = gpu_split.loader.decode_fn
     for name, part in path_parts(gpu_split, cached, torch.device("cuda")).items():
         gpu_split.loader.decode_fn = part
         try:
             measure(name, gpu_split, gpu_data.workers)
         finally:
-            gpu_split.loader.decode_fn = decode_batch
+            gpu_split.loader.decode_fn = whole_path
 
 
 def path_parts(split, cached: list, device) -> dict:

@@ -22,7 +22,7 @@ def gpu_split(tmp_path_factory):
 
 
 def test_each_part_of_the_gpu_path_runs_alone_beside_a_cached_batch(gpu_split):
-    from accelbench.training.gpu_data import crop_resize, decode, decode_batch
+    from accelbench.training.gpu_data import crop_resize, decode
 
     cached = [torch.zeros(8, 3, gpu_campaign.RESOLUTION, gpu_campaign.RESOLUTION, dtype=torch.uint8), torch.arange(8)]
     parts = gpu_campaign.path_parts(gpu_split, cached, torch.device("cpu"))
@@ -30,11 +30,11 @@ def test_each_part_of_the_gpu_path_runs_alone_beside_a_cached_batch(gpu_split):
     gpu_split.sampler.set_epoch(1, gpu_campaign.RESOLUTION, 0)
     first, second = list(gpu_split.loader.loader)[:2]
 
-    gpu_split.loader.decode_fn = parts["gpu_path_decode_only"]
+    whole_path, gpu_split.loader.decode_fn = gpu_split.loader.decode_fn, parts["gpu_path_decode_only"]
     try:
         fed = list(gpu_split.epoch(1, gpu_campaign.RESOLUTION, 0))
     finally:
-        gpu_split.loader.decode_fn = decode_batch
+        gpu_split.loader.decode_fn = whole_path
     assert len(fed) == 3 and all(images is cached[0] and labels is cached[1] for images, labels in fed)
 
     gpu_split.sampler.set_epoch(0, gpu_campaign.RESOLUTION, 0)
