@@ -4,13 +4,17 @@
 
 Steps (a failing step is recorded with its error; the others go on):
 1. setup: GPU, driver, torch/torchvision, ONNX Runtime providers, TensorRT (Python API or trtexec);
-2. data: a synthetic ImageNet-layout folder of JPEGs at ImageNet sizes (benchmarks.gpu_check);
+2. data: a synthetic ImageNet-layout folder of JPEGs at ImageNet sizes (benchmarks.gpu_check), and its
+   prepared copy (`accelbench data prepare`: longest side 400 px, quality 90, as the reference's FFCV store);
 3. loader: EfficientNet-B0, batch 512, 160 px, AMP, channels-last. The same training step fed a batch
    already on the GPU (the model-bound baseline), the CPU loader (worker processes), and the GPU path
-   (training.gpu_data); `gpu_busy_share` = baseline step time / step time with the loader. Then the GPU
-   path's thread doing only its decoding, and only its crop + resize, beside training: which part takes the SMs;
-4. gpu_decode: the GPU path alone (decode + crop + resize), images/s, and whether nvJPEG opens its
-   hardware backend (the GPU's JPEG engines);
+   (training.gpu_data), on the ImageNet-size JPEGs and on the prepared copy; `gpu_busy_share` = baseline
+   step time / step time with the loader. Then the GPU path's thread doing only its decoding, and only its
+   crop + resize, beside training: which part takes the SMs;
+4. gpu_decode: the GPU path alone (decode + crop + resize), images/s; whether its batches equal those of
+   a run that waits for the GPU after every batch, and how often crop + resize makes the host wait for
+   the GPU (torch's sync debug mode; the design says never); whether nvJPEG opens its hardware backend
+   (the GPU's JPEG engines);
 5. train_gpu_loader: `train()` with `loader = "gpu"` (2 short epochs, validation included);
 6. ddp: DistributedDataParallel over every GPU present, GPU path;
 7. engines: TensorRT and ONNX Runtime's CUDA / TensorRT providers on the 20 reference architectures
@@ -114,6 +118,18 @@ def _timed_epochs(split, step) -> tuple[float, int]:
     return (time.perf_counter() - started) / steps, steps
 
 
+def prepared_copy(root: Path) -> Path:
+    return root.with_name(root.name + "-prepared")
+
+
+def make_data(root: Path) -> None:
+    """The synthetic folder and its prepared copy (both made with process pools: before CUDA starts)."""
+    from accelbench.training.prepare import PrepareSettings, prepare
+
+    synthetic_imagenet(root, classes=10, train=TRAIN_IMAGES, val=VAL_IMAGES)
+    prepare(root, prepared_copy(root), PrepareSettings(max_side=400, quality=90))
+
+
 def loader(summary: dict, root: Path) -> None:
     import torch
 
@@ -146,6 +162,11 @@ def loader(summary: dict, root: Path) -> None:
     gpu_split = gpu_data.split("train", loading("gpu"), device="cuda")
     measure("gpu_path", gpu_split, gpu_data.workers)
     measure("cpu_loader", cpu_data.split("train", loading("cpu"), device="cuda"), cpu_data.workers)
+    if prepared_copy(root).is_dir():
+        prepared = prepared_copy(root)
+        measure("gpu_path_prepared", TrainingData(prepared, workers=gpu_data.workers).split("train", loading("gpu"), device="cuda"), gpu_data.workers)
+        measure("cpu_loader_prepared", TrainingData(prepared, workers=cpu_workers, pin_memory=True).split("train", loading("cpu"), device="cuda"),
+                cpu_workers)
     whole_path = gpu_split.loader.decode_fn
     for name, part in path_parts(gpu_split, cached, torch.device("cuda")).items():
         gpu_split.loader.decode_fn = part
@@ -206,10 +227,53 @@ def gpu_decode(summary: dict, root: Path) -> None:
     figures["decode_only_images_per_s"] = rate(lambda: sum(len(decode(batch.data, torch.device("cuda"))) for batch in batches * 3))
     decoded = [(decode(batch.data, torch.device("cuda")), batch) for batch in batches]
     figures["crop_resize_only_images_per_s"] = rate(lambda: sum(len(crop_resize(images, batch.boxes, batch.flips, RESOLUTION)) for images, batch in decoded * 3))
+    if prepared_copy(root).is_dir():
+        prepared = TrainingData(prepared_copy(root), workers=8).split("train", loading("gpu"), device="cuda")
+        for _ in prepared.epoch(0, RESOLUTION, 0):
+            pass
+        figures["whole_path_prepared_images_per_s"] = rate(lambda: sum(len(batch) for epoch in (1, 2) for batch, _ in prepared.epoch(epoch, RESOLUTION, 0)))
     for name, value in figures.items():
         print(f"  {name}: {value:,.0f}", flush=True)
+    figures["host_waits_in_crop_resize"] = host_waits(lambda: [crop_resize(images, batch.boxes, batch.flips, RESOLUTION) for images, batch in decoded])
+    figures["batches_equal_a_waiting_run"] = equals_waiting_run(split, torch.device("cuda"))
+    print(f"  host waits in crop + resize: {figures['host_waits_in_crop_resize']}; batches equal a waiting run's: {figures['batches_equal_a_waiting_run']}",
+          flush=True)
     figures["nvjpeg"] = nvjpeg_hardware()
     print(f"  nvjpeg: {figures['nvjpeg']}", flush=True)
+
+
+def host_waits(work) -> int:
+    """How many times `work` makes the host wait for the GPU (torch's sync debug mode warns at each)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            work()
+            torch.cuda.synchronize()  # outside torch's ops: not counted
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(warning.message) for warning in caught)
+
+
+def equals_waiting_run(split, device) -> bool:
+    """The path's batches (decoded a few ahead, the host never waiting) against the same batches decoded
+    one at a time with the host waiting for the GPU after each: equal unless a batch's memory is written
+    while still being read."""
+    import torch
+
+    from accelbench.training.gpu_data import decode_batch
+
+    ahead = [images.clone() for images, _ in split.epoch(1, RESOLUTION, 0)]
+    waiting = []
+    for batch in split.epoch(1, RESOLUTION, 0).loader:
+        waiting.append(decode_batch(batch, device)[0])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return len(ahead) == len(waiting) and all(torch.equal(a, b) for a, b in zip(ahead, waiting))
 
 
 NVJPEG_BACKEND_HARDWARE = 3  # nvjpeg.h: nvjpegBackend_t; nvjpegCreateEx answers NVJPEG_STATUS_ARCH_MISMATCH (7) on a GPU without JPEG engines
@@ -359,17 +423,25 @@ def table(latest: dict, first: dict) -> str:
         (f"GPU path (`loader = \"gpu\"`), {loader['gpu_path']['loader_workers']} workers reading bytes", rate(loader["gpu_path"]),
          f"{loader['gpu_path']['gpu_busy_share']:.2f}"),
         (f"CPU loader, {loader['cpu_loader']['loader_workers']} worker processes", rate(loader["cpu_loader"]), f"{loader['cpu_loader']['gpu_busy_share']:.2f}"),
+        *[(f"{what}, on the prepared copy (longest side 400 px, quality 90: the reference's FFCV store)", rate(loader[key]),
+           f"{loader[key]['gpu_busy_share']:.2f}") for key, what in (("gpu_path_prepared", "GPU path"), ("cpu_loader_prepared", "CPU loader")) if key in loader],
         *[(f"beside training, the GPU path's thread doing only its {part}", rate(loader[key]), f"{loader[key]['gpu_busy_share']:.2f}")
           for key, part in (("gpu_path_decode_only", "decoding"), ("gpu_path_crop_resize_only", "crop + resize")) if key in loader],
         ("GPU path without training: whole / bytes from workers / decode / crop + resize",
          " / ".join(f"{decode[k]:,.0f}" for k in ("whole_path_images_per_s", "bytes_only_images_per_s", "decode_only_images_per_s", "crop_resize_only_images_per_s")), ""),
     ]
+    if "whole_path_prepared_images_per_s" in decode:
+        rows.append(("GPU path without training, on the prepared copy", f"{decode['whole_path_prepared_images_per_s']:,.0f}", ""))
     trained, ddp = first["train_gpu_loader"], first["ddp"]
     lines = [f"EfficientNet-B0, batch {loader['batch']}, {loader['resolution']} px, AMP, channels-last, {loader['train_images']:,} synthetic "
              f"ImageNet-size JPEGs; {gpu}, torch {latest['setup']['torch']}, torchvision {latest['setup']['torchvision']}, "
              f"{latest['setup']['cpus']} CPUs (`benchmarks/results/gpu_campaign_h200.json`):", "",
              "| step | images/s | GPU busy share |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if "host_waits_in_crop_resize" in decode:
+        equal = "equal" if decode["batches_equal_a_waiting_run"] else "do NOT equal"
+        lines += ["", f"Crop + resize made the host wait for the GPU {decode['host_waits_in_crop_resize']} times over 4 batches; the path's batches "
+                      f"{equal} those of a run that waits for the GPU after every batch."]
     if "nvjpeg" in decode:
         opened = {True: "opens", False: "does not open", None: "was not found to ask"}[decode["nvjpeg"]["hardware_backend"]]
         lines += ["", f"nvJPEG {opened} its hardware backend (the GPU's JPEG engines) there."]
@@ -424,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {"command": "python -m benchmarks.gpu_campaign " + " ".join(argv if argv is not None else sys.argv[1:]), "started": time.time()}
     steps = {
         "setup": lambda: setup(summary),
-        "data": lambda: synthetic_imagenet(root, classes=10, train=TRAIN_IMAGES, val=VAL_IMAGES),  # before CUDA starts: the pool forks
+        "data": lambda: make_data(root),  # before CUDA starts: the pools fork
         "loader": lambda: loader(summary, root),
         "gpu_decode": lambda: gpu_decode(summary, root),
         "train_gpu_loader": lambda: train_gpu_loader(summary, root),

@@ -13,6 +13,7 @@ the same code runs, decoding on the CPU.
 
 from __future__ import annotations
 
+import functools
 import io
 import queue
 import random
@@ -105,7 +106,7 @@ def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]
     images: list[torch.Tensor | None] = [None] * len(data)
     if jpegs:
         try:
-            decoded = decode_jpeg([data[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
+            decoded = _decode_jpegs([data[i] for i in jpegs], device)
         except RuntimeError:  # a JPEG the device decoder refuses (CMYK, say): the CPU decodes that batch
             decoded = [decode_jpeg(data[i], mode=ImageReadMode.RGB).to(device) for i in jpegs]
         for i, image in zip(jpegs, decoded):
@@ -116,6 +117,38 @@ def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]
     return images  # type: ignore[return-value]
 
 
+def _decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """torchvision's batched decode, made safe to call while the current CUDA stream still has work queued.
+
+    torchvision allocates the images on the current stream but writes them on a stream of its own that
+    does not wait for the current one; memory freed on the current stream (the previous batch's images,
+    still being cropped) could be written before it is read. So the images are allocated on a stream that
+    runs nothing, the current stream waits for the decoder, and each image is marked as used by the
+    current stream: its memory goes back to the decoder only after the current stream has read it."""
+    if device.type != "cuda":
+        return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    current, allocation = torch.cuda.current_stream(device), _allocation_stream(device)
+    with torch.cuda.stream(allocation):
+        images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    current.wait_stream(allocation)
+    for image in images:
+        image.record_stream(current)
+    return images
+
+
+@functools.cache
+def _allocation_stream(device: torch.device) -> torch.cuda.Stream:
+    return torch.cuda.Stream(device)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without the host waiting for the device: pinned and non-blocking on CUDA
+    (a plain copy from pageable memory waits for everything queued on the stream first)."""
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def crop_resize(images: list[torch.Tensor], boxes: torch.Tensor, flips: torch.Tensor, resolution: int) -> torch.Tensor:
     """Each image's box resized to resolution² and flipped where asked, as one uint8 NCHW batch.
 
@@ -123,45 +156,55 @@ def crop_resize(images: list[torch.Tensor], boxes: torch.Tensor, flips: torch.Te
     (a canvas is as large as its largest crop) and at most CANVAS_PIXELS, each crop at the
     top left with its last row and column repeated beyond it; one roi_align per canvas resizes them
     all. So a crop is resized as if cut out first (edges clamped to the crop, as torch's interpolate
-    does), never reading its neighbours or the rest of its image."""
+    does), never reading its neighbours or the rest of its image.
+
+    The host never waits for the device here: shapes come from the host's boxes, and what the kernels
+    need of them goes over in one non-blocking copy, so the thread can start decoding the next batch
+    while the device still crops this one."""
     device = images[0].device
-    boxes = boxes.cpu().to(torch.int64)  # sizes are read on the host: no wait on the device
-    out = torch.empty(len(images), 3, resolution, resolution, dtype=torch.uint8, device=device)
-    order = sorted(range(len(images)), key=lambda i: int(boxes[i, 2] * boxes[i, 3]), reverse=True)
+    boxes, flips = boxes.to(torch.int64).tolist(), flips.tolist()
+    areas = [width * height for _, _, width, height in boxes]
+    order = sorted(range(len(images)), key=areas.__getitem__, reverse=True)
+    canvases, rows = [], []
     while order:
-        count = max(1, min(len(order), CANVAS_IMAGES, CANVAS_PIXELS // int(boxes[order[0], 2] * boxes[order[0], 3])))
+        count = max(1, min(len(order), CANVAS_IMAGES, CANVAS_PIXELS // areas[order[0]]))
         chunk, order = order[:count], order[count:]
-        canvas = _canvas([images[i] for i in chunk], boxes[chunk])
-        sizes = boxes[chunk, 2:].to(device=device, dtype=torch.float32)
+        canvases.append((len(rows), chunk, max(boxes[i][3] for i in chunk), max(boxes[i][2] for i in chunk)))
+        start = 0
+        for i in chunk:
+            height, width = images[i].shape[1:]
+            rows.append([*boxes[i], width, start, int(flips[i]), i])
+            start += height * width
+    table = to_device(torch.tensor(rows, dtype=torch.int64), device)  # left, top, width, height, image width, start, flip, batch index
+    out = torch.empty(len(images), 3, resolution, resolution, dtype=torch.uint8, device=device)
+    for first, chunk, height, width in canvases:
+        part = table[first : first + len(chunk)]
+        canvas = _canvas([images[i] for i in chunk], part, height, width)
+        sizes = part[:, 2:4].float()
         corners = torch.cat([torch.arange(len(chunk), device=device, dtype=torch.float32)[:, None], torch.zeros_like(sizes), sizes], dim=1)
         # aligned=True: pixel centres at +0.5, as torch's interpolate (align_corners=False) places them;
         # sampling_ratio=0: ceil(box / resolution) samples per output pixel and axis (an area average)
         resized = roi_align(canvas, corners, output_size=resolution, spatial_scale=1.0, sampling_ratio=0, aligned=True)
-        index = torch.tensor(chunk, device=device)
-        resized = torch.where(flips.to(device)[index][:, None, None, None], resized.flip(-1), resized)
-        out[index] = resized.round_().clamp_(0, 255).to(torch.uint8)
+        resized = torch.where(part[:, 6].bool()[:, None, None, None], resized.flip(-1), resized)
+        out.index_copy_(0, part[:, 7], resized.round_().clamp_(0, 255).to(torch.uint8))
     return out
 
 
-def _canvas(images: list[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
-    """float [N, 3, H, W] (H, W: the largest box's): crop i at the top left, its edges repeated beyond it.
-    One gather from the images laid end to end."""
+def _canvas(images: list[torch.Tensor], part: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """float [N, 3, height, width]: crop i at the top left, its edges repeated beyond it. One gather from
+    the images laid end to end; `part` holds crop_resize's table rows for these images, on the device."""
     device = images[0].device
-    height, width = int(boxes[:, 3].max()), int(boxes[:, 2].max())
-    boxes = boxes.to(device)
-    widths = torch.tensor([image.shape[2] for image in images], device=device)
-    areas = torch.tensor([image.shape[1] * image.shape[2] for image in images], device=device)
-    starts = torch.cumsum(areas, 0) - areas
-    rows = boxes[:, 1:2] + torch.minimum(torch.arange(height, device=device)[None, :], boxes[:, 3:4] - 1)  # [N, H]
-    columns = boxes[:, 0:1] + torch.minimum(torch.arange(width, device=device)[None, :], boxes[:, 2:3] - 1)  # [N, W]
-    index = starts[:, None, None] + rows[:, :, None] * widths[:, None, None] + columns[:, None, :]
-    flat = torch.cat([image.reshape(3, -1) for image in images], dim=1).float()
-    return flat[:, index].transpose(0, 1)
+    left, top, box_width, box_height, image_width, start = (part[:, column : column + 1] for column in range(6))
+    rows = top + torch.minimum(torch.arange(height, device=device)[None, :], box_height - 1)  # [N, H]
+    columns = left + torch.minimum(torch.arange(width, device=device)[None, :], box_width - 1)  # [N, W]
+    index = start[:, :, None] + rows[:, :, None] * image_width[:, :, None] + columns[:, None, :]
+    flat = torch.cat([image.reshape(3, -1) for image in images], dim=1)
+    return flat[:, index].transpose(0, 1).float()
 
 
 def decode_batch(batch: EncodedBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     images = crop_resize(decode(batch.data, device), batch.boxes, batch.flips, batch.resolution)
-    return images.contiguous(memory_format=torch.channels_last), batch.labels.to(device, non_blocking=True)
+    return images.contiguous(memory_format=torch.channels_last), to_device(batch.labels, device)
 
 
 class DeviceBatches:

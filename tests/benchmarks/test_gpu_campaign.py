@@ -101,3 +101,35 @@ def test_the_table_shows_the_parts_and_the_nvjpeg_answer_once_a_campaign_has_the
     assert "| beside training, the GPU path's thread doing only its decoding | 9,876 | 0.95 |" in after
     assert "| beside training, the GPU path's thread doing only its crop + resize | 7,001 | 0.67 |" in after
     assert "nvJPEG opens its hardware backend (the GPU's JPEG engines) there." in after
+
+
+def test_the_path_ahead_is_checked_against_a_run_that_waits_after_every_batch(gpu_split):
+    assert gpu_campaign.equals_waiting_run(gpu_split, torch.device("cpu"))
+    whole_path = gpu_split.loader.decode_fn
+
+    def stale(batch, device):  # what a batch's memory written while still being read would look like
+        images, labels = whole_path(batch, device)
+        return images.roll(1, dims=0), labels
+
+    gpu_split.loader.decode_fn = stale
+    try:
+        assert not gpu_campaign.equals_waiting_run(gpu_split, torch.device("cpu"))
+    finally:
+        gpu_split.loader.decode_fn = whole_path
+
+
+def test_the_table_shows_the_prepared_copy_and_the_host_waits_once_a_campaign_has_them():
+    import copy
+    import json
+
+    latest = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text())
+    first = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text())
+    assert "prepared copy" not in gpu_campaign.table(latest, first)
+    newer = copy.deepcopy(latest)
+    newer["loader"]["gpu_path_prepared"] = {"images_per_s": 9500.2, "gpu_busy_share": 0.923}
+    newer["gpu_decode"].update(whole_path_prepared_images_per_s=15123.0, host_waits_in_crop_resize=0, batches_equal_a_waiting_run=False)
+    after = gpu_campaign.table(newer, first)
+    assert "| GPU path, on the prepared copy (longest side 400 px, quality 90: the reference's FFCV store) | 9,500 | 0.92 |" in after
+    assert "| GPU path without training, on the prepared copy | 15,123 |  |" in after
+    assert "CPU loader, on the prepared copy" not in after
+    assert "wait for the GPU 0 times over 4 batches; the path's batches do NOT equal" in after

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import accelbench.training.images as cpu_data
 from accelbench.training.data import TrainingData
@@ -142,6 +143,51 @@ def test_canvases_split_by_pixel_budget_give_the_same_batch(monkeypatch):
     whole = crop_resize(images, boxes, flips, 16)
     monkeypatch.setattr(gpu_data, "CANVAS_PIXELS", 3000)  # about one image a canvas
     assert torch.equal(crop_resize(images, boxes, flips, 16), whole)
+
+
+class HostWaits(TorchDispatchMode):
+    """What would make the host wait for the device: reading a device value, or a blocking copy to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        out = func(*args, **kwargs)
+        if func is torch.ops.aten._local_scalar_dense.default and source.device.type != "cpu":
+            self.waits.append("reads a device value")
+        if func is torch.ops.aten._to_copy.default and source.device.type == "cpu" and out.device.type != "cpu" and not kwargs.get("non_blocking"):
+            self.waits.append("blocking copy to the device")
+        return out
+
+
+def test_crop_and_resize_never_make_the_host_wait_for_the_device(monkeypatch):
+    """On a GPU the decode thread queues the crop and goes on to decode the next batch. Run on 'meta'
+    tensors (shapes without values, the device stand-in here), no op may read a device value or copy to
+    the device blocking, and no tensor is built on the device from host values (torch.tensor does that
+    copy where no dispatch mode sees it)."""
+    built_on_device = []
+    tensor = torch.tensor
+
+    def spy(*args, **kwargs):
+        if kwargs.get("device") is not None:
+            built_on_device.append(kwargs["device"])
+        return tensor(*args, **kwargs)
+
+    generator = torch.Generator().manual_seed(2)
+    images = [torch.randint(0, 256, (3, 30 + 7 * i, 40 + 5 * i), dtype=torch.uint8, generator=generator).to("meta") for i in range(6)]
+    boxes = torch.tensor([[1, 2, 20 + i, 18 - i] for i in range(6)], dtype=torch.float32)
+    flips = torch.tensor([False, True] * 3)
+    monkeypatch.setattr(torch, "tensor", spy)
+    with HostWaits() as mode:
+        out = crop_resize(images, boxes, flips, 16)
+    assert out.device.type == "meta" and out.shape == (6, 3, 16, 16)
+    assert mode.waits == [] and built_on_device == []
+    with HostWaits() as mode:  # the detector sees what the path used to do
+        torch.ones(2).to("meta")
+    assert mode.waits == ["blocking copy to the device"]
 
 
 def test_png_and_grayscale_files_decode_as_rgb(tmp_path):
