@@ -29,6 +29,7 @@ Steps (a failing step is recorded with its error; the others go on):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -42,6 +43,7 @@ from benchmarks.docs_blocks import replace_block
 from benchmarks.gpu_check import B0, synthetic_imagenet
 
 REFERENCE = Path(__file__).with_name("reference_architectures.json")
+GPU_PATH_CODE = Path(__file__).resolve().parents[1] / "accelbench" / "training" / "gpu_data.py"
 BATCH, RESOLUTION = 512, 160
 TRAIN_IMAGES, VAL_IMAGES = 8192, 1024
 MEASURED_EPOCHS = 2  # after one warm-up epoch
@@ -187,10 +189,10 @@ def path_parts(split, cached: list, device) -> dict:
 
     split.sampler.set_epoch(0, RESOLUTION, 0)
     first = next(iter(split.loader.loader))  # the workers' first EncodedBatch
-    decoded = decode(first.data, device)
+    decoded = decode(first, device)
 
     def decode_only(batch, device):
-        decode(batch.data, device)
+        decode(batch, device)
         return cached[0], cached[1]
 
     def crop_resize_only(batch, device):
@@ -224,8 +226,8 @@ def gpu_decode(summary: dict, root: Path) -> None:
     encoded = split.loader.loader  # the workers' DataLoader of EncodedBatch
     figures["bytes_only_images_per_s"] = rate(lambda: sum(len(batch.sizes) for epoch in (1, 2) for batch in split.epoch(epoch, RESOLUTION, 0).loader))
     batches = list(encoded)[:4]
-    figures["decode_only_images_per_s"] = rate(lambda: sum(len(decode(batch.data, torch.device("cuda"))) for batch in batches * 3))
-    decoded = [(decode(batch.data, torch.device("cuda")), batch) for batch in batches]
+    figures["decode_only_images_per_s"] = rate(lambda: sum(len(decode(batch, torch.device("cuda"))) for batch in batches * 3))
+    decoded = [(decode(batch, torch.device("cuda")), batch) for batch in batches]
     figures["crop_resize_only_images_per_s"] = rate(lambda: sum(len(crop_resize(images, batch.boxes, batch.flips, RESOLUTION)) for images, batch in decoded * 3))
     if prepared_copy(root).is_dir():
         prepared = TrainingData(prepared_copy(root), workers=8).split("train", loading("gpu"), device="cuda")
@@ -398,6 +400,11 @@ def engines(summary: dict, reference: list[dict], work: Path) -> None:
             figures[name]["kendall_tau_vs_torch_backend"] = float(kendalltau(*zip(*pairs)).statistic) if len(pairs) >= 3 else None
 
 
+def gpu_path_code() -> str:
+    """The GPU path's code as measured (its file's sha256): the table says when the code has moved on since."""
+    return hashlib.sha256(GPU_PATH_CODE.read_bytes()).hexdigest()
+
+
 def gpu_slug(summary: dict) -> str:
     name = ((summary.get("setup") or {}).get("gpu") or "unknown").lower()
     for prefix in ("nvidia ", "geforce ", "tesla "):
@@ -438,6 +445,8 @@ def table(latest: dict, first: dict) -> str:
              f"{latest['setup']['cpus']} CPUs (`benchmarks/results/gpu_campaign_h200.json`):", "",
              "| step | images/s | GPU busy share |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if latest.get("gpu_data_sha256") != gpu_path_code():
+        lines += ["", "The GPU path (`accelbench/training/gpu_data.py`) has changed since this run: its rows are those of the earlier code."]
     if "host_waits_in_crop_resize" in decode:
         equal = "equal" if decode["batches_equal_a_waiting_run"] else "do NOT equal"
         lines += ["", f"Crop + resize made the host wait for the GPU {decode['host_waits_in_crop_resize']} times over 4 batches; the path's batches "
@@ -493,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (work / "onnx").mkdir(parents=True, exist_ok=True)
     root = work / "imagenet"
-    summary: dict = {"command": "python -m benchmarks.gpu_campaign " + " ".join(argv if argv is not None else sys.argv[1:]), "started": time.time()}
+    summary: dict = {"command": "python -m benchmarks.gpu_campaign " + " ".join(argv if argv is not None else sys.argv[1:]), "started": time.time(),
+                     "gpu_data_sha256": gpu_path_code()}
     steps = {
         "setup": lambda: setup(summary),
         "data": lambda: make_data(root),  # before CUDA starts: the pools fork

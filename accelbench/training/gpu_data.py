@@ -52,10 +52,12 @@ def is_jpeg(data: bytes) -> bool:
 @dataclass
 class EncodedBatch:
     """A batch before decoding: the files' bytes end to end (one tensor: a worker hands the batch over in
-    one shared-memory block, not one per image), each image's crop box in full-size pixels, flips, labels."""
+    one shared-memory block, not one per image), each image's crop box in full-size pixels, flips, labels,
+    and which files are JPEGs (told by the worker, so the decoding thread does no per-file work)."""
 
     encoded: torch.Tensor  # uint8, 1-D: the files one after another
     sizes: list[int]  # bytes of each file
+    jpegs: list[bool]
     boxes: torch.Tensor  # float32 [N, 4]: left, top, width, height
     flips: torch.Tensor  # bool [N]
     labels: torch.Tensor  # int64 [N]
@@ -96,13 +98,15 @@ def crop_choice(images: ImageFolderData, request: SampleRequest, width: int, hei
 def collate(items: list[tuple[bytes, Box, bool, int, int]]) -> EncodedBatch:
     data, boxes, flips, labels, resolutions = zip(*items)
     encoded = torch.frombuffer(bytearray(b"".join(data)), dtype=torch.uint8)
-    return EncodedBatch(encoded, [len(item) for item in data], torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips), torch.tensor(labels),
+    return EncodedBatch(encoded, [len(item) for item in data], [is_jpeg(item) for item in data], torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips),
+                        torch.tensor(labels),
                         resolutions[0])
 
 
-def decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    """RGB uint8 CHW images on `device`: JPEGs decoded there as one batch, other files on the CPU."""
-    jpegs = [i for i, item in enumerate(data) if is_jpeg(bytes(item[:3]))]
+def decode(batch: EncodedBatch, device: torch.device) -> list[torch.Tensor]:
+    """RGB uint8 CHW images on `device`: the JPEGs decoded there as one batch, other files on the CPU."""
+    data = batch.data
+    jpegs = [i for i, jpeg in enumerate(batch.jpegs) if jpeg]
     images: list[torch.Tensor | None] = [None] * len(data)
     if jpegs:
         try:
@@ -203,7 +207,7 @@ def _canvas(images: list[torch.Tensor], part: torch.Tensor, height: int, width: 
 
 
 def decode_batch(batch: EncodedBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    images = crop_resize(decode(batch.data, device), batch.boxes, batch.flips, batch.resolution)
+    images = crop_resize(decode(batch, device), batch.boxes, batch.flips, batch.resolution)
     return images.contiguous(memory_format=torch.channels_last), to_device(batch.labels, device)
 
 

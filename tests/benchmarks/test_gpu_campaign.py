@@ -40,7 +40,7 @@ def test_each_part_of_the_gpu_path_runs_alone_beside_a_cached_batch(gpu_split):
     gpu_split.sampler.set_epoch(0, gpu_campaign.RESOLUTION, 0)
     epoch_zero = next(iter(gpu_split.loader.loader))
     again, labels = parts["gpu_path_crop_resize_only"](second, torch.device("cpu"))  # whatever batch comes, epoch 0's first is resized
-    expected = crop_resize(decode(epoch_zero.data, torch.device("cpu")), epoch_zero.boxes, epoch_zero.flips, gpu_campaign.RESOLUTION)
+    expected = crop_resize(decode(epoch_zero, torch.device("cpu")), epoch_zero.boxes, epoch_zero.flips, gpu_campaign.RESOLUTION)
     assert torch.equal(again, expected) and labels is cached[1]
     assert again.is_contiguous(memory_format=torch.channels_last)
     assert not torch.equal(epoch_zero.boxes, first.boxes)  # epochs draw other boxes: the equality above is not a coincidence
@@ -133,3 +133,13 @@ def test_the_table_shows_the_prepared_copy_and_the_host_waits_once_a_campaign_ha
     assert "| GPU path without training, on the prepared copy | 15,123 |  |" in after
     assert "CPU loader, on the prepared copy" not in after
     assert "wait for the GPU 0 times over 4 batches; the path's batches do NOT equal" in after
+
+
+def test_the_table_says_whether_the_gpu_path_measured_is_the_current_code():
+    import json
+
+    latest = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text())
+    first = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text())
+    moved_on = "has changed since this run"
+    assert moved_on in gpu_campaign.table(latest, first)  # the committed run predates the current gpu_data.py
+    assert moved_on not in gpu_campaign.table(dict(latest, gpu_data_sha256=gpu_campaign.gpu_path_code()), first)

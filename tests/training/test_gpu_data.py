@@ -194,7 +194,7 @@ def test_png_and_grayscale_files_decode_as_rgb(tmp_path):
     Image.fromarray(np.full((20, 30), 90, dtype=np.uint8)).save(tmp_path / "gray.jpg")
     Image.fromarray(np.full((20, 30, 3), 120, dtype=np.uint8)).save(tmp_path / "colour.png")
     batch = collate([((tmp_path / name).read_bytes(), (0, 0, 30, 20), False, 0, 16) for name in ("gray.jpg", "colour.png")])
-    gray, colour = decode(batch.data, torch.device("cpu"))
+    gray, colour = decode(batch, torch.device("cpu"))
     assert gray.shape == colour.shape == (3, 20, 30)
     assert abs(int(gray[:, 10, 15].float().mean()) - 90) <= 2 and torch.all(colour == 120)
 
