@@ -11,7 +11,7 @@ TENSORRT_EXTRA ?= tensorrt
 # (a module's fixtures are made once); PARALLEL= runs them in one process
 PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: setup setup-gpu test test-all collect bench fashion-mnist clean
+.PHONY: setup setup-gpu test test-all collect bench fashion-mnist gpu-kit clean
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,11 @@ fashion-mnist:
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; \
 	elif command -v apt-get >/dev/null; then echo "run: sudo apt-get install dataset-fashion-mnist"; exit 1; \
 	else echo "no apt here: download Zalando's four IDX files (github.com/zalandoresearch/fashion-mnist) into a folder and use data = \"fashion-mnist:DIR\""; exit 1; fi
+
+# The wheels and data a lent GPU machine (no network, 64 MiB a call) needs for the GPU campaign, in
+# .gpu-kit/, and the two device calls that carry them (benchmarks/gpu_kit.py)
+gpu-kit: setup fashion-mnist
+	$(BIN)/python -m benchmarks.gpu_kit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -98,9 +98,8 @@ def crop_choice(images: ImageFolderData, request: SampleRequest, width: int, hei
 def collate(items: list[tuple[bytes, Box, bool, int, int]]) -> EncodedBatch:
     data, boxes, flips, labels, resolutions = zip(*items)
     encoded = torch.frombuffer(bytearray(b"".join(data)), dtype=torch.uint8)
-    return EncodedBatch(encoded, [len(item) for item in data], [is_jpeg(item) for item in data], torch.tensor(boxes, dtype=torch.float32), torch.tensor(flips),
-                        torch.tensor(labels),
-                        resolutions[0])
+    return EncodedBatch(encoded, [len(item) for item in data], [is_jpeg(item) for item in data], torch.tensor(boxes, dtype=torch.float32),
+                        torch.tensor(flips), torch.tensor(labels), resolutions[0])
 
 
 def decode(batch: EncodedBatch, device: torch.device) -> list[torch.Tensor]:
