@@ -249,6 +249,7 @@ class ProxySearch:
                 truth, noise = self.ceiling_sweeps()
                 self.say(f"the reference recipe on {len(self.architectures)} architectures (the truth)")
                 self.run_sweep(truth)
+                self.check_truth()
                 self.say(f"the reference with seeds {list(config.noise.seeds)} on {config.noise.architectures} architectures (the noise ceiling)")
                 self.run_sweep(noise)
                 if ceiling_only:
@@ -259,6 +260,17 @@ class ProxySearch:
                 if started:
                     ray.shutdown()
         return self.results(outcome, ceiling_only)
+
+    def check_truth(self) -> None:
+        """Stop before the noise seeds and the candidates when the reference trained no architecture."""
+        config = self.config
+        if self.cost_per_architecture(self.reference.recipe_id, config.reference.training.seeds, len(self.architectures))[0] is not None:
+            return
+        errors = self.store.read("train", ["arch_id", "recipe_id", "data_id", "status", "error"]).to_pylist()
+        reasons = [f"{r['status']}: {r['error']}" for r in errors if r["recipe_id"] == self.reference.recipe_id and r["data_id"] == self.data_id and r["status"] != "ok"]
+        first = f" (the first: {reasons[0].splitlines()[0]})" if reasons else ""
+        raise ConfigError(f"{config.name}: the reference recipe trained none of the {len(self.architectures)} architectures{first}; "
+                          "nothing to rank against: fix that and run again (the store keeps what ran)")
 
     def results(self, outcome: dict[str, tuple[str, int]], ceiling_only: bool = False) -> SearchResult:
         from accelbench.pipeline.ranking import select

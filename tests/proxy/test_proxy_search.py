@@ -274,6 +274,41 @@ def test_ceiling_only_trains_the_truth_and_its_noise_seeds_and_nothing_else(tmp_
     assert {r.status for r in later.results} == {"evaluated"} and later.noise == result.noise
 
 
+def test_a_truth_that_trained_nothing_stops_the_search_with_its_reason(tmp_path, monkeypatch, tiny_data):
+    """Every reference training failed (no GPU on a `device = "cuda"` preset, say): one line with the first
+    reason, before the noise seeds and the candidates spend anything."""
+    from accelbench.pipeline import run as pipeline_run
+    from accelbench.pipeline.records import now, train_row
+    from accelbench.pipeline.plan import make_plan
+    from accelbench.pipeline.run import Summary
+    from accelbench.proxy.search import ProxySearch
+    from accelbench.pipeline.store import Store
+
+    config = parse_proxy_config(config_values(str(tiny_data)))
+    sweeps = []
+
+    def failing(sweep, store, address=None, retry=(), stream=None):
+        sweeps.append(sweep.name)
+        recipe = sweep.training.resolved_recipe
+        with store.lock("test"):
+            for task in make_plan(sweep, store, data_id=store.test_data_id).todo:
+                result = {"arch_id": task.architecture.arch_id, "recipe_id": recipe.recipe_id, "recipe_name": recipe.name, "seed": task.detail,
+                          "status": "failed", "val_top1": None, "val_top5": None, "top1_convention": "best_of_validated", "curve": [], "random_weight_top1": None,
+                          "train_time_s": None, "check_time_s": None, "random_weight_time_s": None, "device_name": None, "device_count": 1, "train_images": None,
+                          "num_classes": None, "check_memory_bytes": None, "peak_memory_bytes": None, "trainability_rule": recipe.trainability_rule(),
+                          "error": "RuntimeError: Found no NVIDIA driver on your system\nTraceback ..."}
+                store.write("train", [train_row(result, store.test_data_id, now(), "test", 1)])
+        return Summary(planned=0, already_done=0)
+
+    monkeypatch.setattr(pipeline_run, "collect", failing)
+    monkeypatch.setattr(pipeline_run, "connect", lambda address: False)
+    store = Store(tmp_path / "store")
+    store.test_data_id = pipeline_run.local_identity(config.reference).data_id
+    with pytest.raises(ConfigError, match=r"the reference recipe trained none of the 6 architectures \(the first: failed: RuntimeError: Found no NVIDIA driver on your system\); nothing to rank against") as stopped:
+        ProxySearch(config, store).run()
+    assert "\n" not in str(stopped.value) and len(sweeps) == 1  # the truth's sweep, nothing after it
+
+
 def test_a_scheme_carried_to_another_truth_keeps_its_proportions():
     from accelbench.proxy.candidates import transferred
     from accelbench.training.recipe import get_recipe
