@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -416,7 +417,18 @@ TABLE_BEGIN, TABLE_END = "<!-- gpu_campaign table: begin (python -m benchmarks.g
 RESULTS = Path(__file__).with_name("results")
 
 
-def table(latest: dict, first: dict) -> str:
+def latest_run(results: Path = RESULTS) -> Path:
+    """The newest committed run with the loader and gpu_decode steps (a `_first` run holds the steps only
+    the first run made; a labelled proxy_fashion run holds no loader)."""
+    runs = []
+    for path in results.glob("gpu_campaign_*.json"):
+        summary = json.loads(path.read_text())
+        if not path.stem.endswith("_first") and "loader" in summary and "gpu_decode" in summary:
+            runs.append((summary["started"], path))
+    return max(runs)[1]
+
+
+def table(latest: dict, first: dict, name: str = "gpu_campaign_h200.json") -> str:
     """The README's and docs/FIDELITY.md's table of the campaign's results (`latest`: the loader and its
     parts with the current code; `first`: the steps only the first run made)."""
     loader, decode = latest["loader"], latest["gpu_decode"]
@@ -442,7 +454,7 @@ def table(latest: dict, first: dict) -> str:
     trained, ddp = first["train_gpu_loader"], first["ddp"]
     lines = [f"EfficientNet-B0, batch {loader['batch']}, {loader['resolution']} px, AMP, channels-last, {loader['train_images']:,} synthetic "
              f"ImageNet-size JPEGs; {gpu}, torch {latest['setup']['torch']}, torchvision {latest['setup']['torchvision']}, "
-             f"{latest['setup']['cpus']} CPUs (`benchmarks/results/gpu_campaign_h200.json`):", "",
+             f"{latest['setup']['cpus']} CPUs (`benchmarks/results/{name}`):", "",
              "| step | images/s | GPU busy share |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if latest.get("gpu_data_sha256") != gpu_path_code():
@@ -462,7 +474,8 @@ def table(latest: dict, first: dict) -> str:
 
 
 def write_docs(paths: list[Path]) -> None:
-    block = table(json.loads((RESULTS / "gpu_campaign_h200.json").read_text()), json.loads((RESULTS / "gpu_campaign_h200_first.json").read_text()))
+    latest = latest_run()
+    block = table(json.loads(latest.read_text()), json.loads((RESULTS / "gpu_campaign_h200_first.json").read_text()), latest.name)
     for path in paths:
         replace_block(path, TABLE_BEGIN, TABLE_END, block)
 
@@ -492,12 +505,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="/tmp/gpu-campaign", help="scratch folder (synthetic JPEGs, ONNX files)")
     parser.add_argument("--steps", default="setup,data,loader,gpu_decode,train_gpu_loader,ddp,engines", help="comma-separated steps to run")
     parser.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist", help="folder of Fashion-MNIST's four IDX files (step proxy_fashion)")
+    parser.add_argument("--label", default="", help="added to the file's name (gpu_campaign_<gpu>_<label>.json): letters, digits, _ and -")
     parser.add_argument("--docs", action="store_true", help="rewrite the results table in README.md and docs/FIDELITY.md from the committed JSON")
     arguments = parser.parse_args(argv)
     if arguments.docs:
         root = Path(__file__).resolve().parents[1]
         write_docs([root / "README.md", root / "docs" / "FIDELITY.md"])
         return 0
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", arguments.label):
+        print(f"--label {arguments.label!r} is not allowed: use letters, digits, _ and - only", file=sys.stderr)
+        return 2
     out, work = Path(arguments.out), Path(arguments.work)
     out.mkdir(parents=True, exist_ok=True)
     (work / "onnx").mkdir(parents=True, exist_ok=True)
@@ -529,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         summary.setdefault("seconds", {})[name] = time.perf_counter() - started
         print(f"== {name}: {summary['seconds'][name]:.1f} s{' (failed)' if name in summary.get('errors', {}) else ''}", flush=True)
-        path = out / f"gpu_campaign_{gpu_slug(summary)}.json"
+        path = out / f"gpu_campaign_{gpu_slug(summary)}{'_' + arguments.label if arguments.label else ''}.json"
         path.write_text(json.dumps(summary, indent=1, default=str))
     print(f"wrote {path}")
     return 0

@@ -106,7 +106,7 @@ def calls(kit: Path, root: Path = ROOT) -> list[dict]:
         "carry": [f"{relative}/campaign", f"{relative}/search"],
         "command": f"test -f {relative}/fashion-mnist/{IDX_FILES[0]} || {{ echo 'the IDX files are not here: a fresh machine; run the first call again'; exit 3; }}; "
                    f"{INSTALL} {relative}/campaign/*.whl {relative}/search/*.whl && {environment} "
-                   f"python3 -m benchmarks.gpu_campaign --out $OUT --steps setup,proxy_fashion --fashion-mnist {relative}/fashion-mnist",
+                   f"python3 -m benchmarks.gpu_campaign --out $OUT --steps setup,proxy_fashion --label proxy_fashion --fashion-mnist {relative}/fashion-mnist",
         "timeout_s": 600,
     }
     return [first, second]

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_docs_tables_are_the_committed_results():
-    block = gpu_campaign.table(json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text()),
-                               json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text()))
+    latest = gpu_campaign.latest_run()
+    block = gpu_campaign.table(json.loads(latest.read_text()), json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text()), latest.name)
     for path in (ROOT / "README.md", ROOT / "docs" / "FIDELITY.md"):
         assert block in path.read_text(), f"{path.name}: run python -m benchmarks.gpu_campaign --docs"
 
@@ -40,14 +40,27 @@ def test_the_fashion_step_searches_the_gpu_preset_on_the_files_given(tmp_path, m
 
     monkeypatch.setattr(ProxySearch, "run", run)
     monkeypatch.setattr(gpu_campaign, "setup", lambda summary: summary.setdefault("setup", {"gpu": "NVIDIA Test GPU"}))
-    assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,proxy_fashion", "--fashion-mnist", "/idx"]) == 0
+    assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,proxy_fashion", "--label", "proxy_fashion",
+                              "--fashion-mnist", "/idx"]) == 0
     assert seen == [("proxy-fashion-gpu", "fashion-mnist:/idx", "cuda", None, False)]  # all 60,000 images, the whole search
-    assert json.loads((tmp_path / "gpu_campaign_test_gpu.json").read_text())["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
+    assert json.loads((tmp_path / "gpu_campaign_test_gpu_proxy_fashion.json").read_text())["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
 
 
-def test_unknown_steps_are_refused(tmp_path, capsys):
+def test_unknown_steps_and_labels_that_are_not_names_are_refused(tmp_path, capsys):
     assert gpu_campaign.main(["--out", str(tmp_path), "--steps", "setup,warp"]) == 2
     assert "unknown steps: warp" in capsys.readouterr().err
+    assert gpu_campaign.main(["--out", str(tmp_path / "out"), "--steps", "setup", "--label", "../up"]) == 2
+    assert "--label '../up' is not allowed" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_the_docs_show_the_newest_run_with_the_loader_steps(tmp_path):
+    runs = {"gpu_campaign_h200_first.json": {"started": 1, "loader": {}, "gpu_decode": {}},
+            "gpu_campaign_h200.json": {"started": 2, "loader": {}, "gpu_decode": {}},
+            "gpu_campaign_h100_80gb_hbm3.json": {"started": 3, "loader": {}, "gpu_decode": {}},
+            "gpu_campaign_h200_proxy_fashion.json": {"started": 4, "proxy_fashion": {}}}
+    for name, summary in runs.items():
+        (tmp_path / name).write_text(json.dumps(summary))
+    assert gpu_campaign.latest_run(tmp_path).name == "gpu_campaign_h100_80gb_hbm3.json"
 
 
 def test_the_readmes_flow_times_are_the_committed_results():

@@ -42,7 +42,7 @@ def test_the_first_call_leaves_the_idx_files_for_the_second(tmp_path):
     assert first["carry"] == [".gpu-kit/campaign", ".gpu-kit/fashion-mnist"]
     assert second["carry"] == [".gpu-kit/campaign", ".gpu-kit/search"]
     assert "--steps setup,data,loader,gpu_decode" in first["command"]
-    assert "--steps setup,proxy_fashion --fashion-mnist .gpu-kit/fashion-mnist" in second["command"]
+    assert "--steps setup,proxy_fashion --label proxy_fashion --fashion-mnist .gpu-kit/fashion-mnist" in second["command"]
     assert second["command"].startswith("test -f .gpu-kit/fashion-mnist/train-images-idx3-ubyte.gz ||")
     assert all(call["timeout_s"] <= 600 for call in (first, second))
 
