@@ -51,7 +51,10 @@ class KitError(Exception):
 def download(names: list[str], into: Path) -> None:
     """The wheels of `names` at this environment's versions, for the lent machines' Python."""
     into.mkdir(parents=True, exist_ok=True)
-    pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
+    try:
+        pins = [f"{name}=={importlib.metadata.version(name)}" for name in names]
+    except importlib.metadata.PackageNotFoundError as error:
+        raise KitError(f"{error.name} is not installed here, so its version is unknown: run `make setup` first") from None
     platforms = [argument for platform in PLATFORMS for argument in ("--platform", platform)]
     command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp",
                *platforms, "-d", str(into), *pins]
@@ -76,6 +79,7 @@ def trim_wheel(wheel: Path, prefixes: tuple[str, ...]) -> int:
                     lines = data.decode().splitlines(keepends=True)
                     data = "".join(line for line in lines if not line.startswith(prefixes)).encode()
                 target.writestr(item, data)
+        partial.chmod(wheel.stat().st_mode)
         partial.replace(wheel)
     finally:
         partial.unlink(missing_ok=True)
