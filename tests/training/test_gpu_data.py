@@ -160,6 +160,8 @@ class HostWaits(TorchDispatchMode):
             self.waits.append("reads a device value")
         if func is torch.ops.aten._to_copy.default and source.device.type == "cpu" and out.device.type != "cpu" and not kwargs.get("non_blocking"):
             self.waits.append("blocking copy to the device")
+        if func is torch.ops.aten.copy_.default and args[1].device.type == "cpu" and source.device.type != "cpu" and not (args[2:] or [kwargs.get("non_blocking")])[0]:
+            self.waits.append("blocking copy to the device")
         return out
 
 
@@ -187,7 +189,9 @@ def test_crop_and_resize_never_make_the_host_wait_for_the_device(monkeypatch):
     assert mode.waits == [] and built_on_device == []
     with HostWaits() as mode:  # the detector sees what the path used to do
         torch.ones(2).to("meta")
-    assert mode.waits == ["blocking copy to the device"]
+        torch.empty(2, device="meta").copy_(torch.ones(2))
+        torch.empty(2, device="meta").copy_(torch.ones(2), non_blocking=True)
+    assert mode.waits == ["blocking copy to the device"] * 2
 
 
 def test_png_and_grayscale_files_decode_as_rgb(tmp_path):
