@@ -23,7 +23,12 @@ Steps (a failing step is recorded with its error; the others go on):
    torch backend. A runtime that is not installed is recorded as unavailable, with why.
 8. proxy_fashion (by name only: --steps proxy_fashion): the proxy search `proxy-fashion-gpu` on all of
    Fashion-MNIST (`--fashion-mnist DIR`, the four IDX files; they travel, 30 MB, where the Debian
-   package is not installed): its noise ceiling, candidates, chosen recipe and wall time (goal 10 min).
+   package is not installed): its noise ceiling (saved before the candidates start), candidates, chosen
+   recipe and wall time (goal 10 min).
+
+The JSON is written after every step. SIGINT (`timeout -s INT`) ends the step in progress and the run,
+keeping what was saved. On a lent machine, `make gpu-kit` (benchmarks/gpu_kit.py) prepares what the
+machine lacks and prints the calls.
 """
 
 from __future__ import annotations
@@ -480,7 +485,10 @@ def write_docs(paths: list[Path]) -> None:
         replace_block(path, TABLE_BEGIN, TABLE_END, block)
 
 
-def proxy_fashion(summary: dict, work: Path, idx_folder: str) -> None:
+def proxy_fashion(summary: dict, work: Path, idx_folder: str, save) -> None:
+    """The GPU preset's proxy search. The truth and its noise seed first (`--ceiling-only`), saved at once:
+    if the candidates then overrun the call, the ceiling (is there a ranking signal?) is already kept.
+    The whole search reuses those trainings."""
     import dataclasses
 
     from accelbench.pipeline.store import Store
@@ -491,12 +499,16 @@ def proxy_fashion(summary: dict, work: Path, idx_folder: str) -> None:
     config = load_proxy_config("proxy-fashion-gpu")
     training = dataclasses.replace(config.reference.training, data=f"fashion-mnist:{idx_folder}")
     config = dataclasses.replace(config, reference=dataclasses.replace(config.reference, training=training))
+    store = Store(work / "proxy-fashion-gpu")
     started = time.monotonic()
-    result = ProxySearch(config, Store(work / "proxy-fashion-gpu")).run()
+    ceiling = ProxySearch(config, store).run(ceiling_only=True)
+    figures = {"ceiling_wall_s": time.monotonic() - started, "noise": dataclasses.asdict(ceiling.noise), "reference_cost_s": ceiling.reference_cost_s}
+    summary["proxy_fashion"] = figures
+    save()
+    result = ProxySearch(config, store).run()
     wall = time.monotonic() - started
-    summary["proxy_fashion"] = {"wall_s": wall, "within_10_minutes": wall <= 600, "noise": dataclasses.asdict(result.noise),
-                                "reference_cost_s": result.reference_cost_s, "spent_s": result.spent_s, "notes": result.notes,
-                                "chosen": None if result.chosen is None else result.results[result.chosen].candidate.label, "candidates": rows(result)}
+    figures.update(wall_s=wall, within_10_minutes=wall <= 600, spent_s=result.spent_s, notes=result.notes,
+                   chosen=None if result.chosen is None else result.results[result.chosen].candidate.label, candidates=rows(result))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,25 +541,34 @@ def main(argv: list[str] | None = None) -> int:
         "train_gpu_loader": lambda: train_gpu_loader(summary, root),
         "ddp": lambda: ddp(summary, root),
         "engines": lambda: engines(summary, json.loads(REFERENCE.read_text()), work / "onnx"),
-        "proxy_fashion": lambda: proxy_fashion(summary, work, arguments.fashion_mnist),
+        "proxy_fashion": lambda: proxy_fashion(summary, work, arguments.fashion_mnist, save),
     }
     chosen = arguments.steps.split(",")
     unknown = [name for name in chosen if name not in steps]
     if unknown:
         print(f"unknown steps: {', '.join(unknown)}; choices are {', '.join(steps)}", file=sys.stderr)
         return 2
-    path = None
+    def save() -> Path:
+        path = out / f"gpu_campaign_{gpu_slug(summary)}{'_' + arguments.label if arguments.label else ''}.json"  # the GPU is named once setup ran
+        path.write_text(json.dumps(summary, indent=1, default=str))
+        return path
+
     for name in [n for n in steps if n in chosen]:
         started = time.perf_counter()
+        interrupted = False
         try:
             steps[name]()
+        except KeyboardInterrupt:  # SIGINT (`timeout -s INT`, Ctrl-C): keep what the steps have, run no more
+            summary.setdefault("errors", {})[name] = "interrupted (SIGINT)"
+            interrupted = True
         except Exception as error:  # noqa: BLE001 - one failing step must not hide the others' numbers
             summary.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"
             traceback.print_exc()
         summary.setdefault("seconds", {})[name] = time.perf_counter() - started
         print(f"== {name}: {summary['seconds'][name]:.1f} s{' (failed)' if name in summary.get('errors', {}) else ''}", flush=True)
-        path = out / f"gpu_campaign_{gpu_slug(summary)}{'_' + arguments.label if arguments.label else ''}.json"
-        path.write_text(json.dumps(summary, indent=1, default=str))
+        path = save()
+        if interrupted:
+            break
     print(f"wrote {path}")
     return 0
 

@@ -4,7 +4,11 @@ others (its GPU steps run only on a lent GPU machine)."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from accelbench.pipeline.ranking import Agreement
 from benchmarks import gpu_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,14 +40,34 @@ def test_the_fashion_step_searches_the_gpu_preset_on_the_files_given(tmp_path, m
     def run(search, ceiling_only=False):
         training = search.config.reference.training
         seen.append((search.config.name, training.data, training.device, training.resolved_recipe.subset, ceiling_only))
-        raise RuntimeError("stopped here")
+        if not ceiling_only:
+            raise RuntimeError("stopped here")
+        return SimpleNamespace(noise=Agreement(12, 0, 0.5, 0.1, 0.8, 0.6, 0.2, 0.9), reference_cost_s=20.0)
 
     monkeypatch.setattr(ProxySearch, "run", run)
     monkeypatch.setattr(gpu_campaign, "setup", lambda summary: summary.setdefault("setup", {"gpu": "NVIDIA Test GPU"}))
     assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,proxy_fashion", "--label", "proxy_fashion",
                               "--fashion-mnist", "/idx"]) == 0
-    assert seen == [("proxy-fashion-gpu", "fashion-mnist:/idx", "cuda", None, False)]  # all 60,000 images, the whole search
-    assert json.loads((tmp_path / "gpu_campaign_test_gpu_proxy_fashion.json").read_text())["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
+    run_of = ("proxy-fashion-gpu", "fashion-mnist:/idx", "cuda", None)  # all 60,000 images
+    assert seen == [(*run_of, True), (*run_of, False)]  # the ceiling, then the whole search
+    summary = json.loads((tmp_path / "gpu_campaign_test_gpu_proxy_fashion.json").read_text())
+    assert summary["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
+    assert summary["proxy_fashion"]["noise"]["kendall_tau"] == 0.5 and summary["proxy_fashion"]["reference_cost_s"] == 20.0  # kept though the search failed
+
+
+def test_an_interrupted_step_keeps_what_it_saved_and_ends_the_campaign(tmp_path, monkeypatch):
+    """`timeout -s INT` ends a step that overruns its call: what it saved stays, no later step starts."""
+    def interrupted(summary, reference, work):
+        summary["engines"] = {"torch": "half the architectures"}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpu_campaign, "setup", lambda summary: summary.setdefault("setup", {"gpu": "NVIDIA Test GPU"}))
+    monkeypatch.setattr(gpu_campaign, "engines", interrupted)
+    monkeypatch.setattr(gpu_campaign, "proxy_fashion", lambda *args: pytest.fail("a step after an interrupted one ran"))
+    assert gpu_campaign.main(["--out", str(tmp_path), "--work", str(tmp_path / "work"), "--steps", "setup,engines,proxy_fashion"]) == 0
+    summary = json.loads((tmp_path / "gpu_campaign_test_gpu.json").read_text())
+    assert summary["errors"] == {"engines": "interrupted (SIGINT)"} and summary["engines"] == {"torch": "half the architectures"}
+    assert set(summary["seconds"]) == {"setup", "engines"}
 
 
 def test_unknown_steps_and_labels_that_are_not_names_are_refused(tmp_path, capsys):
