@@ -122,10 +122,14 @@ def calls(kit: Path, root: Path = ROOT) -> list[dict]:
 def make_kit(kit: Path, fashion_mnist: Path = FASHION_MNIST, root: Path = ROOT) -> list[dict]:
     if root.resolve() not in kit.resolve().parents:
         raise KitError(f"{kit}: the kit must lie inside the repository ({root}) for `carry` to take it; choose a folder there")
+    if subprocess.run(["git", "check-ignore", "-q", str(kit.resolve())], cwd=root).returncode != 0:
+        raise KitError(f"{kit}: git does not ignore it, so it would travel with every call; use .gpu-kit (ignored) or add it to .gitignore")
     missing = [name for name in IDX_FILES if not (fashion_mnist / name).is_file()]
     if missing:
         raise KitError(f"{fashion_mnist}: no {', '.join(missing)}; run `make fashion-mnist` (Debian's dataset-fashion-mnist) or pass --fashion-mnist DIR")
     for name, packages in SETS.items():
+        for stale in (kit / name).glob("*.whl"):  # an earlier run's, perhaps of other versions: two versions of a package stop pip
+            stale.unlink()
         download(packages, kit / name)
         for wheel in (kit / name).glob("*.whl"):
             for package, prefixes in DROPPED.items():

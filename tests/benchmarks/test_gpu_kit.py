@@ -70,7 +70,9 @@ def test_the_kit_refuses_a_folder_outside_the_repository_and_missing_idx_files(r
     assert "must lie inside the repository" in capsys.readouterr().err
     with pytest.raises(gpu_kit.KitError, match=r"no train-images-idx3-ubyte.gz, .*; run `make fashion-mnist`"):
         gpu_kit.make_kit(root / ".gpu-kit", tmp_path, root)
-    assert not (root / ".gpu-kit").exists()
+    with pytest.raises(gpu_kit.KitError, match=r"git does not ignore it, so it would travel with every call"):
+        gpu_kit.make_kit(root / "kit", idx, root)
+    assert not (root / ".gpu-kit").exists() and not (root / "kit").exists()
 
 
 def test_each_call_is_measured_with_the_repository_against_the_limit(repository, monkeypatch):
@@ -81,7 +83,10 @@ def test_each_call_is_measured_with_the_repository_against_the_limit(repository,
         (into / "a-1.0-py3-none-any.whl").write_bytes(b"w" * 100)
 
     monkeypatch.setattr(gpu_kit, "download", download)
+    (root / ".gpu-kit" / "search").mkdir(parents=True)
+    (root / ".gpu-kit" / "search" / "a-0.9-py3-none-any.whl").write_bytes(b"old" * 100)  # an earlier run's version
     plan = gpu_kit.make_kit(root / ".gpu-kit", idx, root)
+    assert [path.name for path in (root / ".gpu-kit" / "search").iterdir()] == ["a-1.0-py3-none-any.whl"]
     repository_size = 1000 + len(".gpu-kit/\n")  # the kit itself is ignored
     assert [call["bytes"] for call in plan] == [repository_size + 100 + 4000, repository_size + 100 + 100]
     assert sorted(path.name for path in (root / ".gpu-kit" / "fashion-mnist").iterdir()) == sorted(gpu_kit.IDX_FILES)
