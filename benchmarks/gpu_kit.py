@@ -122,7 +122,7 @@ def calls(kit: Path, root: Path = ROOT) -> list[dict]:
 def make_kit(kit: Path, fashion_mnist: Path = FASHION_MNIST, root: Path = ROOT) -> list[dict]:
     if root.resolve() not in kit.resolve().parents:
         raise KitError(f"{kit}: the kit must lie inside the repository ({root}) for `carry` to take it; choose a folder there")
-    if subprocess.run(["git", "check-ignore", "-q", str(kit.resolve())], cwd=root).returncode != 0:
+    if subprocess.run(["git", "check-ignore", "-q", str(kit.resolve() / "campaign")], cwd=root).returncode != 0:  # a file in it: the folder need not exist yet
         raise KitError(f"{kit}: git does not ignore it, so it would travel with every call; use .gpu-kit (ignored) or add it to .gitignore")
     missing = [name for name in IDX_FILES if not (fashion_mnist / name).is_file()]
     if missing:
