@@ -266,8 +266,8 @@ class ProxySearch:
         config = self.config
         if self.cost_per_architecture(self.reference.recipe_id, config.reference.training.seeds, len(self.architectures))[0] is not None:
             return
-        errors = self.store.read("train", ["arch_id", "recipe_id", "data_id", "status", "error"]).to_pylist()
-        reasons = [f"{r['status']}: {r['error']}" for r in errors if r["recipe_id"] == self.reference.recipe_id and r["data_id"] == self.data_id and r["status"] != "ok"]
+        rows = self.store.read("train", ["recipe_id", "data_id", "status", "error"]).to_pylist()
+        reasons = [f"{r['status']}: {r['error']}" for r in rows if r["recipe_id"] == self.reference.recipe_id and r["data_id"] == self.data_id and r["status"] != "ok"]
         first = f" (the first: {reasons[0].splitlines()[0]})" if reasons else ""
         raise ConfigError(f"{config.name}: the reference recipe trained none of the {len(self.architectures)} architectures{first}; "
                           "nothing to rank against: fix that and run again (the store keeps what ran)")
