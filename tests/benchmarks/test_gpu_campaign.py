@@ -124,8 +124,13 @@ def test_the_table_shows_the_prepared_copy_and_the_host_waits_once_a_campaign_ha
 
     latest = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text())
     first = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text())
-    assert "prepared copy" not in gpu_campaign.table(latest, first)
-    newer = copy.deepcopy(latest)
+    older = copy.deepcopy(latest)
+    for key in ("gpu_path_prepared", "cpu_loader_prepared"):
+        older["loader"].pop(key, None)
+    for key in ("whole_path_prepared_images_per_s", "host_waits_in_crop_resize", "batches_equal_a_waiting_run"):
+        older["gpu_decode"].pop(key, None)
+    assert "prepared copy" not in gpu_campaign.table(older, first) and "wait for the GPU" not in gpu_campaign.table(older, first)
+    newer = copy.deepcopy(older)
     newer["loader"]["gpu_path_prepared"] = {"images_per_s": 9500.2, "gpu_busy_share": 0.923}
     newer["gpu_decode"].update(whole_path_prepared_images_per_s=15123.0, host_waits_in_crop_resize=0, batches_equal_a_waiting_run=False)
     after = gpu_campaign.table(newer, first)
@@ -141,5 +146,6 @@ def test_the_table_says_whether_the_gpu_path_measured_is_the_current_code():
     latest = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200.json").read_text())
     first = json.loads((gpu_campaign.RESULTS / "gpu_campaign_h200_first.json").read_text())
     moved_on = "has changed since this run"
-    assert moved_on in gpu_campaign.table(latest, first)  # the committed run predates the current gpu_data.py
+    assert moved_on in gpu_campaign.table(dict(latest, gpu_data_sha256="0" * 64), first)
+    assert moved_on in gpu_campaign.table({k: v for k, v in latest.items() if k != "gpu_data_sha256"}, first)  # a run from before the field
     assert moved_on not in gpu_campaign.table(dict(latest, gpu_data_sha256=gpu_campaign.gpu_path_code()), first)
