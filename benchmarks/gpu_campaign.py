@@ -500,15 +500,20 @@ def proxy_fashion(summary: dict, work: Path, idx_folder: str, save) -> None:
     training = dataclasses.replace(config.reference.training, data=f"fashion-mnist:{idx_folder}")
     config = dataclasses.replace(config, reference=dataclasses.replace(config.reference, training=training))
     store = Store(work / "proxy-fashion-gpu")
-    started = time.monotonic()
-    ceiling = ProxySearch(config, store).run(ceiling_only=True)
-    figures = {"ceiling_wall_s": time.monotonic() - started, "noise": dataclasses.asdict(ceiling.noise), "reference_cost_s": ceiling.reference_cost_s}
+    figures: dict = {}
     summary["proxy_fashion"] = figures
-    save()
-    result = ProxySearch(config, store).run()
-    wall = time.monotonic() - started
-    figures.update(wall_s=wall, within_10_minutes=wall <= 600, spent_s=result.spent_s, notes=result.notes,
-                   chosen=None if result.chosen is None else result.results[result.chosen].candidate.label, candidates=rows(result))
+    started = time.monotonic()
+    try:
+        ceiling = ProxySearch(config, store).run(ceiling_only=True)
+        figures.update(ceiling_wall_s=time.monotonic() - started, noise=dataclasses.asdict(ceiling.noise), reference_cost_s=ceiling.reference_cost_s)
+        save()
+        result = ProxySearch(config, store).run()
+        wall = time.monotonic() - started
+        figures.update(wall_s=wall, within_10_minutes=wall <= 600, spent_s=result.spent_s, notes=result.notes,
+                       chosen=None if result.chosen is None else result.results[result.chosen].candidate.label, candidates=rows(result))
+    finally:  # every training recorded, with its recipe and seed: what a search stopped early still tells
+        columns = ["arch_id", "recipe_id", "recipe_name", "seed", "status", "val_top1", "train_time_s", "error"]
+        figures["trainings"] = store.read("train", columns).to_pylist() if store.is_store() else []
 
 
 def main(argv: list[str] | None = None) -> int:

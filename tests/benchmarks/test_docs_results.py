@@ -53,6 +53,7 @@ def test_the_fashion_step_searches_the_gpu_preset_on_the_files_given(tmp_path, m
     summary = json.loads((tmp_path / "gpu_campaign_test_gpu_proxy_fashion.json").read_text())
     assert summary["errors"] == {"proxy_fashion": "RuntimeError: stopped here"}
     assert summary["proxy_fashion"]["noise"]["kendall_tau"] == 0.5 and summary["proxy_fashion"]["reference_cost_s"] == 20.0  # kept though the search failed
+    assert summary["proxy_fashion"]["trainings"] == []  # nothing trained in this stand-in
 
 
 def test_an_interrupted_step_keeps_what_it_saved_and_ends_the_campaign(tmp_path, monkeypatch):
