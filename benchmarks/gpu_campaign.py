@@ -144,8 +144,8 @@ def loader(summary: dict, root: Path) -> None:
     from accelbench.training.data import TrainingData
 
     cpu_workers = max(1, (os.cpu_count() or 2) - 2)
+    gpu_workers = min(8, cpu_workers)
     cpu_data = TrainingData(root, workers=cpu_workers, pin_memory=True)
-    gpu_data = TrainingData(root, workers=min(8, cpu_workers))
     session, step = _model_and_step(cpu_data.num_classes())
     figures: dict = {"model": "efficientnet_b0", "batch": BATCH, "resolution": RESOLUTION, "train_images": TRAIN_IMAGES, "measured_epochs": MEASURED_EPOCHS}
     summary["loader"] = figures
@@ -167,19 +167,20 @@ def loader(summary: dict, root: Path) -> None:
         figures[name] = {"step_s": step_s, "steps": steps, "images_per_s": BATCH / step_s, "gpu_busy_share": baseline / step_s, "loader_workers": workers}
         print(f"  {name}: {BATCH / step_s:,.0f} images/s, busy share {baseline / step_s:.2f}", flush=True)
 
-    gpu_split = gpu_data.split("train", loading("gpu"), device="cuda")
-    measure("gpu_path", gpu_split, gpu_data.workers)
-    measure("cpu_loader", cpu_data.split("train", loading("cpu"), device="cuda"), cpu_data.workers)
+    def both_loaders(folder: Path, suffix: str):
+        gpu_split = TrainingData(folder, workers=gpu_workers).split("train", loading("gpu"), device="cuda")
+        measure("gpu_path" + suffix, gpu_split, gpu_workers)
+        measure("cpu_loader" + suffix, TrainingData(folder, workers=cpu_workers, pin_memory=True).split("train", loading("cpu"), device="cuda"), cpu_workers)
+        return gpu_split
+
+    gpu_split = both_loaders(root, "")
     if prepared_copy(root).is_dir():
-        prepared = prepared_copy(root)
-        measure("gpu_path_prepared", TrainingData(prepared, workers=gpu_data.workers).split("train", loading("gpu"), device="cuda"), gpu_data.workers)
-        measure("cpu_loader_prepared", TrainingData(prepared, workers=cpu_workers, pin_memory=True).split("train", loading("cpu"), device="cuda"),
-                cpu_workers)
+        both_loaders(prepared_copy(root), "_prepared")
     whole_path = gpu_split.loader.decode_fn
     for name, part in path_parts(gpu_split, cached, torch.device("cuda")).items():
         gpu_split.loader.decode_fn = part
         try:
-            measure(name, gpu_split, gpu_data.workers)
+            measure(name, gpu_split, gpu_workers)
         finally:
             gpu_split.loader.decode_fn = whole_path
 
@@ -226,9 +227,12 @@ def gpu_decode(summary: dict, root: Path) -> None:
         torch.cuda.synchronize()
         return images / (time.perf_counter() - started)
 
-    for _ in split.epoch(0, RESOLUTION, 0):
-        pass
-    figures["whole_path_images_per_s"] = rate(lambda: sum(len(batch) for epoch in (1, 2) for batch, _ in split.epoch(epoch, RESOLUTION, 0)))
+    def whole_path(split) -> float:  # after a warm-up epoch
+        for _ in split.epoch(0, RESOLUTION, 0):
+            pass
+        return rate(lambda: sum(len(batch) for epoch in (1, 2) for batch, _ in split.epoch(epoch, RESOLUTION, 0)))
+
+    figures["whole_path_images_per_s"] = whole_path(split)
     encoded = split.loader.loader  # the workers' DataLoader of EncodedBatch
     figures["bytes_only_images_per_s"] = rate(lambda: sum(len(batch.sizes) for epoch in (1, 2) for batch in split.epoch(epoch, RESOLUTION, 0).loader))
     batches = list(encoded)[:4]
@@ -236,10 +240,7 @@ def gpu_decode(summary: dict, root: Path) -> None:
     decoded = [(decode(batch, torch.device("cuda")), batch) for batch in batches]
     figures["crop_resize_only_images_per_s"] = rate(lambda: sum(len(crop_resize(images, batch.boxes, batch.flips, RESOLUTION)) for images, batch in decoded * 3))
     if prepared_copy(root).is_dir():
-        prepared = TrainingData(prepared_copy(root), workers=8).split("train", loading("gpu"), device="cuda")
-        for _ in prepared.epoch(0, RESOLUTION, 0):
-            pass
-        figures["whole_path_prepared_images_per_s"] = rate(lambda: sum(len(batch) for epoch in (1, 2) for batch, _ in prepared.epoch(epoch, RESOLUTION, 0)))
+        figures["whole_path_prepared_images_per_s"] = whole_path(TrainingData(prepared_copy(root), workers=8).split("train", loading("gpu"), device="cuda"))
     for name, value in figures.items():
         print(f"  {name}: {value:,.0f}", flush=True)
     figures["host_waits_in_crop_resize"] = host_waits(lambda: [crop_resize(images, batch.boxes, batch.flips, RESOLUTION) for images, batch in decoded])
