@@ -101,7 +101,7 @@ class ProxySearch:
         summary = collect(sweep, self.store, self.address, stream=self.stream)
         if summary.interrupted:  # Ctrl-C or SIGTERM during the sweep ends the search, not just the sweep
             raise KeyboardInterrupt
-        self.rows = self.store.read("train", ["arch_id", "recipe_id", "data_id", "seed", "status", "val_top1", "train_time_s", "device_count"]).to_pylist()
+        self.rows = self.store.read("train", ["arch_id", "recipe_id", "data_id", "seed", "status", "val_top1", "train_time_s", "device_count", "error"]).to_pylist()
 
     def todo(self, sweep: Sweep) -> int:
         return len(make_plan(sweep, self.store, data_id=self.data_id).todo)
@@ -262,12 +262,13 @@ class ProxySearch:
         return self.results(outcome, ceiling_only)
 
     def check_truth(self) -> None:
-        """Stop before the noise seeds and the candidates when the reference trained no architecture."""
-        config = self.config
-        if self.cost_per_architecture(self.reference.recipe_id, config.reference.training.seeds, len(self.architectures))[0] is not None:
+        """Stop when the reference trained no architecture: right after its sweep, before the noise seeds and
+        the candidates spend anything, and before any result is ranked against it."""
+        config, seeds = self.config, self.config.reference.training.seeds
+        if self.cost_per_architecture(self.reference.recipe_id, seeds, len(self.architectures))[0] is not None:
             return
-        rows = self.store.read("train", ["recipe_id", "data_id", "status", "error"]).to_pylist()
-        reasons = [f"{r['status']}: {r['error']}" for r in rows if r["recipe_id"] == self.reference.recipe_id and r["data_id"] == self.data_id and r["status"] != "ok"]
+        rows = self.trainings(self.reference.recipe_id, seeds, {a.arch_id for a in self.architectures})
+        reasons = [f"{r['status']}: {r['error']}" for r in rows if r["status"] != "ok"]
         first = f" (the first: {reasons[0].splitlines()[0]})" if reasons else ""
         raise ConfigError(f"{config.name}: the reference recipe trained none of the {len(self.architectures)} architectures{first}; "
                           "nothing to rank against: fix that and run again (the store keeps what ran)")
@@ -276,9 +277,8 @@ class ProxySearch:
         from accelbench.pipeline.ranking import select
 
         config, selection = self.config, self.config.selection
+        self.check_truth()
         reference_cost, _, _ = self.cost_per_architecture(self.reference.recipe_id, config.reference.training.seeds, len(self.architectures))
-        if reference_cost is None:
-            raise ConfigError(f"{config.name}: no reference training ended ok; nothing to rank against (see `accelbench status`)")
         seeds = list(config.reference.training.seeds) + list(config.noise.seeds)
         noise = seed_to_seed([self.scores(self.reference.recipe_id, (seed,), config.noise.architectures) for seed in seeds], selection.bootstrap)
         results = []
